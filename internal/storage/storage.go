@@ -10,6 +10,7 @@ package storage
 import (
 	"context"
 	"io"
+	"log/slog"
 	"time"
 )
 
@@ -109,3 +110,24 @@ func UsageOf(ctx context.Context, s Storage) (u Usage, ok bool, err error) {
 	}
 	return Usage{}, false, nil
 }
+
+// Credentials are the secrets a storage logs in with, kept apart from Location so that a
+// location can be shown anywhere and credentials nowhere.
+type Credentials struct {
+	User     string // when set, replaces the location's user (a UNC path has none)
+	Password string // SMB or SFTP password, or the S3 secret access key
+}
+
+// String never shows the password.
+func (c Credentials) String() string {
+	if c.Password == "" {
+		return "user " + c.User
+	}
+	return "user " + c.User + " with a password"
+}
+
+// GoString keeps %#v from showing the password.
+func (c Credentials) GoString() string { return "storage.Credentials{" + c.String() + "}" }
+
+// LogValue keeps log/slog from showing the password.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }

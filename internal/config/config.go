@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/vigil-backup/vigil/internal/storage"
 	"io"
 	"os"
 	"regexp"
@@ -70,6 +71,24 @@ type Storage struct {
 // Rate returns BWLimit in bytes per second, 0 meaning unlimited. It fails only
 // for settings that did not pass Validate.
 func (s Storage) Rate() (int64, error) { return ParseRate(s.BWLimit) }
+
+// Location parses the storage's URL.
+func (s Storage) Location() (storage.Location, error) { return storage.ParseLocation(s.URL) }
+
+// Credentials resolves the storage's user and password (reading the environment variable or
+// file the password refers to).
+func (s Storage) Credentials() (storage.Credentials, error) {
+	c := storage.Credentials{User: s.User}
+	if s.Password.IsZero() {
+		return c, nil
+	}
+	pw, err := s.Password.Reveal()
+	if err != nil {
+		return c, fmt.Errorf("storage %s: password: %w", s.Name, err)
+	}
+	c.Password = pw
+	return c, nil
+}
 
 // Footage holds the footage backup settings. It has no fields yet; the section
 // is accepted (and must be empty) so that documents can carry it already.

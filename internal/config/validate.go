@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/vigil-backup/vigil/internal/storage"
 	"net"
 	"regexp"
 	"strconv"
@@ -74,9 +75,11 @@ func (s Settings) Validate() error {
 		switch {
 		case strings.TrimSpace(st.URL) == "":
 			v.add(f+".url", "missing: give where the storage is, e.g. smb://user@nas/share/folder or /mnt/backup")
-		case urlHasPassword(st.URL):
-			// The URL is left out of the message: it holds the password.
-			v.add(f+".url", "contains a password: remove it from the URL and put it in the password field (password: {env: NAME} or {file: PATH} keeps it out of this file)")
+		default:
+			// ParseLocation's messages never repeat a password it finds in the URL.
+			if _, err := storage.ParseLocation(st.URL); err != nil {
+				v.add(f+".url", "%s", err)
+			}
 		}
 		if st.Password.IsLiteral() && st.Password.literal == Redacted {
 			v.add(f+".password", "is the %q placeholder shown in place of a secret: give the real password, or {env: NAME} or {file: PATH}", Redacted)
@@ -116,19 +119,4 @@ func checkListen(addr string) string {
 		return fmt.Sprintf("port %q in %q must be a number from 1 to 65535", port, addr)
 	}
 	return ""
-}
-
-// urlHasPassword reports whether u has a password in its user information
-// (scheme://user:password@host). It does not parse the rest, which is left
-// to the storage packages.
-func urlHasPassword(u string) bool {
-	_, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return false
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	at := strings.LastIndex(rest, "@")
-	return at >= 0 && strings.Contains(rest[:at], ":")
 }

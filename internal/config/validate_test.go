@@ -76,7 +76,7 @@ func TestValidate(t *testing.T) {
 		{
 			"password in url",
 			func(s *Settings) { s.Storages[0].URL = "smb://backup:hunter2@nas/share" },
-			[]Problem{{"storages[0].url", "contains a password: remove it from the URL and put it in the password field (password: {env: NAME} or {file: PATH} keeps it out of this file)"}},
+			[]Problem{{"storages[0].url", "storage URL has a password in it: a URL shows in process lists and logs, so give the password in the settings, a file or the environment instead"}},
 		},
 		{
 			"bad bwlimit",

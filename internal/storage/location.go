@@ -130,9 +130,6 @@ func ParseLocation(raw string) (Location, error) {
 				l.Path = "/"
 			}
 		}
-		if l.User == "" {
-			return Location{}, fmt.Errorf("storage URL %q: no user name (sftp://user@host/path)", raw)
-		}
 	}
 	if err := checkPath(l.Path); err != nil {
 		return Location{}, fmt.Errorf("storage URL %q: %w", raw, err)

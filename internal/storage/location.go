@@ -234,6 +234,9 @@ func (l Location) Addr() string {
 		port = defaultPorts[l.Kind]
 	}
 	if port == 0 {
+		if strings.Contains(l.Host, ":") {
+			return "[" + l.Host + "]"
+		}
 		return l.Host
 	}
 	return net.JoinHostPort(l.Host, strconv.Itoa(port))

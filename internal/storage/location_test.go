@@ -27,6 +27,7 @@ func TestParseLocation(t *testing.T) {
 		{"sftp://vigil@host", storage.Location{Kind: storage.SFTP, Host: "host", User: "vigil", Path: ""}, "host:22"},
 		{"sftp://vigil@host/?fingerprint=SHA256:abc", storage.Location{Kind: storage.SFTP, Host: "host", User: "vigil", Path: "/", Options: map[string]string{"fingerprint": "SHA256:abc"}}, "host:22"},
 		{"s3://minio:9000/footage/site-1?tls=false&region=eu-west-1", storage.Location{Kind: storage.S3, Host: "minio", Port: 9000, Bucket: "footage", Path: "site-1", Options: map[string]string{"tls": "false", "region": "eu-west-1"}}, "minio:9000"},
+		{"s3://[::1]/bucket", storage.Location{Kind: storage.S3, Host: "::1", Bucket: "bucket"}, "[::1]"},
 		{"s3://AKIAEXAMPLE@s3.amazonaws.com/bucket", storage.Location{Kind: storage.S3, Host: "s3.amazonaws.com", User: "AKIAEXAMPLE", Bucket: "bucket"}, "s3.amazonaws.com"},
 	}
 	for _, c := range cases {

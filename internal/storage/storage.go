@@ -63,9 +63,10 @@ type Storage interface {
 // PutOptions changes how Put treats an existing object.
 type PutOptions struct {
 	// NoOverwrite makes Put fail with ErrExists instead of replacing an existing object.
-	// The check and the write are one atomic step on local folders, SFTP and S3. On SMB the
-	// protocol offers only replacing renames through the client in use, so the check comes
-	// just before the rename: two writers racing on one name may both succeed there.
+	// The check and the write are one atomic step on local folders, S3, and SFTP servers
+	// that rename with link(2) as OpenSSH does. On SMB the client in use offers only
+	// replacing renames, so the check comes just before the rename, as it does on SFTP
+	// servers without hard links: two writers racing on one name may both succeed there.
 	NoOverwrite bool
 }
 

@@ -254,9 +254,7 @@ func testNotFound(t *testing.T, h Harness) {
 			rc.Close()
 		}
 		wantKind(t, "open "+name, err, storage.ErrNotFound)
-		if name != "folder" {
-			wantKind(t, "remove "+name, s.Remove(ctx, name), storage.ErrNotFound)
-		}
+		wantKind(t, "remove "+name, s.Remove(ctx, name), storage.ErrNotFound)
 	}
 }
 

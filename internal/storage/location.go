@@ -103,7 +103,11 @@ func ParseLocation(raw string) (Location, error) {
 	if err := l.setHostPort(u.Host); err != nil {
 		return Location{}, err
 	}
-	if err := l.setOptions(u.Query()); err != nil {
+	q, err := parseQuery(u.RawQuery)
+	if err != nil {
+		return Location{}, err
+	}
+	if err := l.setOptions(q); err != nil {
 		return Location{}, err
 	}
 	p := u.Path
@@ -212,6 +216,32 @@ func (l *Location) setOptions(q url.Values) error {
 	return nil
 }
 
+// parseQuery is url.ParseQuery without its form-encoding rule that "+" means a space: SSH
+// fingerprints are base64 and are pasted with their "+" signs as they are.
+func parseQuery(raw string) (url.Values, error) {
+	q := url.Values{}
+	for _, pair := range strings.Split(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err := url.PathUnescape(k)
+		if err != nil {
+			return nil, fmt.Errorf("storage URL: option %q: %v", k, err)
+		}
+		value, err := url.PathUnescape(v)
+		if err != nil {
+			return nil, fmt.Errorf("storage URL: option %s: %v", key, err)
+		}
+		q[key] = append(q[key], value)
+	}
+	return q, nil
+}
+
+// queryEscape escapes an option value so that parseQuery reads it back: spaces become %20,
+// not "+".
+func queryEscape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+
 // checkPath refuses folder paths that climb out of where they point.
 func checkPath(p string) error {
 	for _, part := range strings.Split(p, "/") {
@@ -290,11 +320,16 @@ func (l Location) String() string {
 		}
 	}
 	if len(l.Options) > 0 {
-		q := url.Values{}
-		for k, v := range l.Options {
-			q.Set(k, v)
+		keys := make([]string, 0, len(l.Options))
+		for k := range l.Options {
+			keys = append(keys, k)
 		}
-		u.RawQuery = q.Encode()
+		sort.Strings(keys)
+		pairs := make([]string, 0, len(keys))
+		for _, k := range keys {
+			pairs = append(pairs, queryEscape(k)+"="+queryEscape(l.Options[k]))
+		}
+		u.RawQuery = strings.Join(pairs, "&")
 	}
 	return u.String()
 }

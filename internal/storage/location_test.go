@@ -27,6 +27,7 @@ func TestParseLocation(t *testing.T) {
 		{"sftp://vigil@host", storage.Location{Kind: storage.SFTP, Host: "host", User: "vigil", Path: ""}, "host:22"},
 		{"sftp://vigil@host/?fingerprint=SHA256:abc", storage.Location{Kind: storage.SFTP, Host: "host", User: "vigil", Path: "/", Options: map[string]string{"fingerprint": "SHA256:abc"}}, "host:22"},
 		{"s3://minio:9000/footage/site-1?tls=false&region=eu-west-1", storage.Location{Kind: storage.S3, Host: "minio", Port: 9000, Bucket: "footage", Path: "site-1", Options: map[string]string{"tls": "false", "region": "eu-west-1"}}, "minio:9000"},
+		{"sftp://u@h/x?fingerprint=SHA256:3Vy10U5+wyT6/DI&known_hosts=/etc/my%20hosts+x", storage.Location{Kind: storage.SFTP, Host: "h", User: "u", Path: "/x", Options: map[string]string{"fingerprint": "SHA256:3Vy10U5+wyT6/DI", "known_hosts": "/etc/my hosts+x"}}, "h:22"},
 		{"s3://[::1]/bucket", storage.Location{Kind: storage.S3, Host: "::1", Bucket: "bucket"}, "[::1]"},
 		{"s3://AKIAEXAMPLE@s3.amazonaws.com/bucket", storage.Location{Kind: storage.S3, Host: "s3.amazonaws.com", User: "AKIAEXAMPLE", Bucket: "bucket"}, "s3.amazonaws.com"},
 	}
@@ -78,6 +79,7 @@ func TestParseLocationErrors(t *testing.T) {
 		{"file://otherhost/x", "not one on host"},
 		{"nas:/share", "not a URL or an absolute path"},
 		{"smb://u@nas/share?domain=a&domain=b", "given 2 times"},
+		{"smb://u@nas/share?domain=%zz", "invalid URL escape"},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -88,6 +89,22 @@ func Unwrapped(src Source) io.Reader {
 		return fs.reader()
 	}
 	return src
+}
+
+// ContextReader returns a reader that fails with ctx's error once ctx ends, so that a copy
+// from a reader that knows nothing of contexts stops when it is cancelled.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // CountingReader counts the bytes read through it, to check a Source really had the length

@@ -125,22 +125,10 @@ func copyInto(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
 	// writerOnly hides f's ReadFrom, which would copy through a small buffer.
-	return io.CopyBuffer(writerOnly{f}, ctxReader{ctx, r}, *buf)
+	return io.CopyBuffer(writerOnly{f}, storage.ContextReader(ctx, r), *buf)
 }
 
 type writerOnly struct{ io.Writer }
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // mkdirAll makes dir and its missing parents below the root, and flushes each parent it
 // added an entry to, so that a new object's folder survives a crash along with the object.

@@ -65,7 +65,7 @@ func (s *Storage) Put(ctx context.Context, name string, src storage.Source, opts
 		return storage.NewError("put", name, storage.ErrPermission, errors.New("read-only storage"))
 	}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, ctxReader{ctx, src})
+	n, err := io.Copy(&buf, storage.ContextReader(ctx, src))
 	if err != nil {
 		return storage.NewError("put", name, nil, err)
 	}
@@ -84,18 +84,6 @@ func (s *Storage) Put(ctx context.Context, name string, src storage.Source, opts
 	s.used += n - int64(len(old.data))
 	s.objects[name] = object{data: buf.Bytes(), modTime: s.now()}
 	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Open reads part of an object as it was when opened.

@@ -309,9 +309,9 @@ func TestFailedUploadLeavesNothing(t *testing.T) {
 	if !errors.Is(err, errDisk) {
 		t.Fatalf("put from a failing source: got %v, want the source's error", err)
 	}
+	// Cancelled from inside the transfer, with parts of it on the server already.
 	ctx, cancel := context.WithCancel(ctxFor(t))
-	src := &failingSource{Source: storage.BytesSource(data), after: int64(len(data))}
-	time.AfterFunc(100*time.Millisecond, cancel)
+	src := storagetest.TripSource(storage.BytesSource(data), 20<<20, cancel)
 	if err := s.Put(ctx, "cancelled", src, storage.PutOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled put: got %v, want %v", err, context.Canceled)
 	}

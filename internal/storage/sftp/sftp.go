@@ -301,7 +301,7 @@ func (s *Storage) put(ctx context.Context, c *conn, name string, src storage.Sou
 
 	size := src.Size()
 	// One byte more than announced is enough to know the source is too long.
-	counted := &storage.CountingReader{R: io.LimitReader(ctxReader{ctx, storage.Unwrapped(src)}, size+1)}
+	counted := &storage.CountingReader{R: io.LimitReader(storage.ContextReader(ctx, storage.Unwrapped(src)), size+1)}
 	if _, err := f.ReadFromWithConcurrency(counted, concurrency(size)); err != nil {
 		return s.writeFail("put", name, dir, c, err)
 	}
@@ -384,19 +384,6 @@ func randomSuffix() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// ctxReader ends a copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Open reads part of an object. Reads to the end, or of more than smallRange bytes, stream

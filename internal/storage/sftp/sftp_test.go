@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -325,23 +324,6 @@ func TestServerGone(t *testing.T) {
 	}
 }
 
-// stopAfter is a source that calls stop once, after its first `after` bytes.
-type stopAfter struct {
-	storage.Source
-	after, n int64
-	stop     func()
-	once     sync.Once
-}
-
-func (s *stopAfter) Read(p []byte) (int, error) {
-	if s.n >= s.after {
-		s.once.Do(s.stop)
-	}
-	n, err := s.Source.Read(p)
-	s.n += int64(n)
-	return n, err
-}
-
 // TestBrokenPutLeavesNothing checks that the temporary file of a Put cut off by the
 // server's death, which cannot be removed then, is removed once the server is back.
 func TestBrokenPutLeavesNothing(t *testing.T) {
@@ -350,7 +332,7 @@ func TestBrokenPutLeavesNothing(t *testing.T) {
 	dir := d.Folder(t)
 	s := open(t, d, dir, withKey)
 	ctx := context.Background()
-	src := &stopAfter{Source: storage.BytesSource(storagetest.RandomBytes(5, 16<<20)), after: 4 << 20, stop: d.Stop}
+	src := storagetest.TripSource(storage.BytesSource(storagetest.RandomBytes(5, 16<<20)), 4<<20, d.Stop)
 	err := s.Put(ctx, "cut/off.bin", src, storage.PutOptions{})
 	if !storage.IsTransient(err) {
 		t.Fatalf("put cut off by the server's death: %v, want a transient error", err)

@@ -379,23 +379,6 @@ func TestReadOnlyShare(t *testing.T) {
 	}
 }
 
-// stopAfter stops the server once the first `after` bytes have been read from it.
-type stopAfter struct {
-	storage.Source
-	after, n int64
-	stop     func()
-	once     sync.Once
-}
-
-func (s *stopAfter) Read(p []byte) (int, error) {
-	if s.n >= s.after {
-		s.once.Do(s.stop)
-	}
-	n, err := s.Source.Read(p)
-	s.n += int64(n)
-	return n, err
-}
-
 // TestBrokenPutCleanedUpAfterReconnect checks that the temporary file a Put could not
 // remove, because the server went away, is removed once the storage reconnects.
 func TestBrokenPutCleanedUpAfterReconnect(t *testing.T) {
@@ -403,7 +386,7 @@ func TestBrokenPutCleanedUpAfterReconnect(t *testing.T) {
 	s := open(t, location(t, srv, "share", "broken"), srv.Password)
 	root := filepath.Join(srv.SharePath("share"), "broken")
 	ctx := context.Background()
-	src := &stopAfter{Source: storage.BytesSource(storagetest.RandomBytes(53, 24<<20)), after: 8 << 20, stop: srv.Stop}
+	src := storagetest.TripSource(storage.BytesSource(storagetest.RandomBytes(53, 24<<20)), 8<<20, srv.Stop)
 	err := s.Put(ctx, "cut.bin", src, storage.PutOptions{})
 	if !storage.IsTransient(err) {
 		t.Fatalf("put cut by a server stop: got %v, want a transient error", err)

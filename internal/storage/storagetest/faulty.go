@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vigil-backup/vigil/internal/storage"
 )
@@ -158,4 +159,27 @@ func (f *Faulty) Remove(ctx context.Context, name string) error {
 		return ft.err
 	}
 	return f.Storage.Remove(ctx, name)
+}
+
+// TripSource returns src, calling trip once, from the first Read after `after` bytes have
+// been read: to stop a server or cut a link in the middle of a transfer.
+func TripSource(src storage.Source, after int64, trip func()) storage.Source {
+	return &tripSource{Source: src, after: after, trip: trip}
+}
+
+type tripSource struct {
+	storage.Source
+	after int64
+	n     atomic.Int64
+	trip  func()
+	once  sync.Once
+}
+
+func (s *tripSource) Read(p []byte) (int, error) {
+	if s.n.Load() >= s.after {
+		s.once.Do(s.trip)
+	}
+	n, err := s.Source.Read(p)
+	s.n.Add(int64(n))
+	return n, err
 }

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -649,31 +648,13 @@ func testRestartBetweenCalls(t *testing.T, h Harness) {
 	t.Logf("calls that failed after the restart before the storage reconnected: %d", failures)
 }
 
-// tripSource calls trip once, after the first `after` bytes have been read.
-type tripSource struct {
-	storage.Source
-	after int64
-	n     atomic.Int64
-	trip  func()
-	once  sync.Once
-}
-
-func (s *tripSource) Read(p []byte) (int, error) {
-	if s.n.Load() >= s.after {
-		s.once.Do(s.trip)
-	}
-	n, err := s.Source.Read(p)
-	s.n.Add(int64(n))
-	return n, err
-}
-
 func testRestartMidTransfer(t *testing.T, h Harness) {
 	s := retry.New(h.New(t), retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Attempts: 20})
 	ctx := testContext(t)
 	data := RandomBytes(29, 48<<20)
 	want := sha256.Sum256(data)
 	started := make(chan struct{})
-	src := &tripSource{Source: storage.BytesSource(data), after: 16 << 20, trip: func() {
+	src := TripSource(storage.BytesSource(data), 16<<20, func() {
 		h.Stop()
 		go func() {
 			defer close(started)
@@ -682,14 +663,14 @@ func testRestartMidTransfer(t *testing.T, h Harness) {
 				t.Errorf("start the server again: %v", err)
 			}
 		}()
-	}}
+	})
 	if err := s.Put(ctx, "through/restart.bin", src, storage.PutOptions{}); err != nil {
 		t.Fatalf("put across a server restart: %v", err)
 	}
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the server was never stopped: the put did not read past %d bytes", src.after)
+		t.Fatalf("the server was never stopped: the put did not read past 16 MiB")
 	}
 	got := MustRead(t, s, "through/restart.bin")
 	if sha256.Sum256(got) != want {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,4 +197,33 @@ func TestLoad(t *testing.T) {
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Load of a missing file: error = %v, want os.ErrNotExist", err)
 	}
+}
+
+// FuzzParse feeds the settings parser hostile documents: it must never panic, and what it
+// accepts must be valid and never print a literal password.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"server: {id: a, listen: '127.0.0.1:1'}\nstorages:\n  - name: x\n    url: /srv\n    password: s3cr3t-seed\n",
+		"storages: [{name: n, url: 'smb://u@h/s', password: {env: P}, bwlimit: 20Mbit}]",
+		`{"storages":[{"name":"j","url":"s3://h/b","password":{"file":"/x"}}]}`,
+		"storages:\n  - &a {name: a, url: /x}\n  - *a\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		s, err := Parse(doc)
+		if err != nil {
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("Parse accepted settings that do not validate: %v", err)
+		}
+		out := fmt.Sprintf("%v %+v %#v", s, s, s)
+		for _, st := range s.Storages {
+			if st.Password.IsLiteral() && len(st.Password.literal) > 3 && strings.Contains(out, st.Password.literal) {
+				t.Fatalf("a literal password shows in the printed settings")
+			}
+		}
+	})
 }

@@ -108,10 +108,18 @@ func Default() Settings {
 	return s
 }
 
+// MaxDocumentSize bounds a settings document. Real ones are a few KiB; the bound keeps a
+// hostile or mistaken input (the wrong file, an upload through the API) from using memory
+// without end.
+const MaxDocumentSize = 1 << 20
+
 // Parse decodes a settings document strictly (an unknown field is an error
 // naming its line), fills in defaults for what is absent or empty, and
 // validates the result. A validation failure is a *ValidationError.
 func Parse(data []byte) (Settings, error) {
+	if len(data) > MaxDocumentSize {
+		return Settings{}, fmt.Errorf("parse settings: the document is %d bytes, more than the %d allowed", len(data), MaxDocumentSize)
+	}
 	var s Settings
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -199,6 +199,13 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+func TestParseRefusesHugeDocuments(t *testing.T) {
+	doc := []byte("storages: []\n# " + strings.Repeat("x", MaxDocumentSize) + "\n")
+	if _, err := Parse(doc); err == nil || !strings.Contains(err.Error(), "more than the 1048576 allowed") {
+		t.Fatalf("a document over the limit: %v", err)
+	}
+}
+
 // FuzzParse feeds the settings parser hostile documents: it must never panic, and what it
 // accepts must be valid and never print a literal password.
 func FuzzParse(f *testing.F) {

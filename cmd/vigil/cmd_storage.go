@@ -140,12 +140,12 @@ func runStorageTest(ctx context.Context, g *globalOptions, opts storageTestOptio
 	connect := time.Since(start)
 	if !opts.json {
 		fmt.Fprintf(out, "Testing %s\n", loc)
-		fmt.Fprintf(out, "  %-11s %s\n", "connect", duration(connect))
+		fmt.Fprintf(out, "  ok  %-11s %s\n", "connect", duration(connect))
 	}
 	size := int64(opts.sizeMiB) << 20
 	var report func(probe.Step)
 	if !opts.json {
-		report = func(st probe.Step) { fmt.Fprintf(out, "  %-11s %s\n", st.Name, duration(st.Took)) }
+		report = func(st probe.Step) { fmt.Fprintf(out, "  ok  %-11s %s\n", st.Name, duration(st.Took)) }
 	}
 	res, err := probe.Run(ctx, s, size, report)
 	if err != nil {

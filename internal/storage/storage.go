@@ -56,7 +56,8 @@ type Storage interface {
 	// Remove deletes the object. A missing object is ErrNotFound.
 	Remove(ctx context.Context, name string) error
 
-	// Close releases the connections the storage holds. The storage is unusable afterwards.
+	// Close releases the connections the storage holds. The storage is unusable afterwards;
+	// closing it again does nothing.
 	Close() error
 }
 

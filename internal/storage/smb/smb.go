@@ -691,7 +691,11 @@ func (s *Storage) Close() error {
 		cancel()
 		logoff(c.sess)
 	}
-	return c.tcp.Close()
+	// A clean log-off closes the connection already.
+	if err := c.tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // String shows where the storage is, never the password.

@@ -82,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, h) })
 	t.Run("NoSpace", func(t *testing.T) { testNoSpace(t, h) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, h) })
+	t.Run("Close", func(t *testing.T) { testClose(t, h) })
 	if h.Stop != nil {
 		t.Run("RestartBetweenCalls", func(t *testing.T) { testRestartBetweenCalls(t, h) })
 		t.Run("RestartMidTransfer", func(t *testing.T) { testRestartMidTransfer(t, h) })
@@ -617,6 +618,17 @@ func testErrors(t *testing.T, h Harness) {
 		if !storage.IsTransient(err) {
 			t.Fatalf("unreachable is not transient: %v", err)
 		}
+	}
+}
+
+func testClose(t *testing.T, h Harness) {
+	s := h.New(t)
+	MustPut(t, s, "x", []byte("x"))
+	if err := s.Close(); err != nil {
+		t.Fatalf("close after use: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("a second close: %v", err)
 	}
 }
 

@@ -90,7 +90,9 @@ func (r *Storage) do(ctx context.Context, op, name string, before func() error, 
 	}
 }
 
-// Put stores src, rewinding it before each new attempt.
+// Put stores src, rewinding it before each new attempt. With opts.NoOverwrite, an attempt
+// whose reply was lost may have stored the object already, and the next attempt then fails
+// with ErrExists: a caller that must tell its own write from another's compares the object.
 func (r *Storage) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
 	return r.do(ctx, "put", name, src.Rewind, func() error { return r.next.Put(ctx, name, src, opts) })
 }

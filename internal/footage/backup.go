@@ -1,0 +1,452 @@
+package footage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigil-backup/vigil/internal/storage"
+)
+
+// Target is a backup storage footage goes to.
+type Target struct {
+	Name    string // how the operator knows it: a storage name or URL
+	Storage storage.Storage
+}
+
+// BackupOptions say what to back up, from where, to where.
+type BackupOptions struct {
+	Source   string // the recorder's archive folder
+	Layout   Layout
+	ServerID string // this recording server's id: its folder on the storages
+	Targets  []Target
+	Cameras  []string // nil: every camera, also those that appear later
+	Streams  []Stream // nil: both
+	Parallel int      // chunks copied at once; default 4
+	Settle   time.Duration
+	Now      func() time.Time
+	Progress func(Progress) // called from one goroutine at a time
+	Log      *slog.Logger
+}
+
+// Progress is how far a run has got, in bytes and chunk copies (one chunk to two
+// storages is two copies).
+type Progress struct {
+	Copies, CopiesDone int
+	Bytes, BytesDone   int64
+	Last               string // the chunk last copied
+}
+
+// Result is what a run did.
+type Result struct {
+	Started, Finished time.Time
+	Chunks            int      // closed chunks selected in the archive
+	Recording         int      // chunks still being written, left for a later run
+	Unmatched         []string // files that fit no chunk of the layout
+	SourceFailed      []string // chunks that could not be read, with why
+	Targets           []TargetResult
+}
+
+// TargetResult is what one storage received.
+type TargetResult struct {
+	Name          string
+	Copied        int   // chunks copied this run
+	Bytes         int64 // their bytes
+	Skipped       int   // chunks found there already
+	Err           error // why the storage was given up on this run; nil when it got all
+	CompleteUntil map[Key]time.Time
+}
+
+// Complete reports whether every selected closed chunk is on every storage.
+func (r Result) Complete() bool {
+	if len(r.SourceFailed) > 0 {
+		return false
+	}
+	for _, t := range r.Targets {
+		if t.Err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// flushEvery bounds how much of the index a crash can lose: at most this many chunks, or
+// this long, are on a storage without being in its index (a later run finds them there).
+const (
+	flushEvery    = 64
+	flushInterval = 5 * time.Second
+)
+
+// errChanged means the recorder wrote to a chunk while it was copied.
+var errChanged = errors.New("the chunk changed while it was copied")
+
+// sourceError marks a failure to read the archive, as opposed to a failure of a storage.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "read the archive: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// Backup copies every selected chunk that a storage lacks to it, oldest first across all
+// cameras, and updates each storage's index and complete-until. A storage that fails is
+// given up on for this run while the others go on. The error is nil unless the run could
+// not start or was cancelled; Result.Complete tells whether everything got through.
+func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	if len(opts.Targets) == 0 {
+		return Result{}, errors.New("back up footage: no storage to back up to")
+	}
+	res := Result{Started: opts.Now()}
+	scan, err := ScanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now})
+	if err != nil {
+		return res, err
+	}
+	res.Unmatched = scan.Unmatched
+	closed := selected(scan.Closed, opts)
+	recording := selected(scan.Recording, opts)
+	res.Chunks, res.Recording = len(closed), len(recording)
+	all := append(slices.Clone(closed), recording...)
+	slices.SortFunc(all, func(a, b File) int { return a.Start.Compare(b.Start) })
+
+	r := &run{opts: opts, res: &res, all: all, recording: map[string]bool{}}
+	for _, f := range recording {
+		r.recording[f.Path] = true
+	}
+	for _, t := range opts.Targets {
+		ts, err := r.loadTarget(ctx, t, closed)
+		if err != nil {
+			// An index that cannot be read is this storage's failure, not the run's.
+			ts = &targetState{target: t, err: err}
+		}
+		r.targets = append(r.targets, ts)
+	}
+	err = r.copyAll(ctx, closed)
+	r.finish(ctx)
+	res.Finished = opts.Now()
+	return res, err
+}
+
+// selected keeps the chunks of the chosen cameras and streams.
+func selected(files []File, opts BackupOptions) []File {
+	var out []File
+	for _, f := range files {
+		if (opts.Cameras == nil || slices.Contains(opts.Cameras, f.Camera)) &&
+			(opts.Streams == nil || slices.Contains(opts.Streams, f.Stream)) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+type run struct {
+	opts      BackupOptions
+	res       *Result
+	all       []File // selected chunks, still recording ones too, oldest first
+	recording map[string]bool
+	targets   []*targetState
+
+	mu       sync.Mutex // guards what follows and every targetState
+	progress Progress
+}
+
+// targetState is one storage during a run.
+type targetState struct {
+	target    Target
+	series    map[Key]*seriesIndex
+	before    map[Key]Status // the status as the run found it
+	need      map[string]bool
+	result    TargetResult
+	err       error
+	pending   int // chunks added since the last flush
+	lastFlush time.Time
+}
+
+// loadTarget reads what a storage's index says of the selected series, and works out which
+// chunks the storage lacks. Chunks older than its complete-until are taken as there
+// without reading their hour of the index, unless they appeared in the archive after the
+// index was written (footage imported late from a camera's own card).
+func (r *run) loadTarget(ctx context.Context, t Target, closed []File) (*targetState, error) {
+	ts := &targetState{target: t, series: map[Key]*seriesIndex{}, before: map[Key]Status{}, need: map[string]bool{}, lastFlush: r.opts.Now()}
+	ts.result.Name = t.Name
+	for _, f := range r.all {
+		k := KeyOf(f.Chunk)
+		if _, ok := ts.series[k]; ok {
+			continue
+		}
+		si := newSeriesIndex(k)
+		if err := si.loadStatus(ctx, t.Storage, r.opts.ServerID, k); err != nil {
+			return nil, err
+		}
+		ts.series[k], ts.before[k] = si, si.status
+	}
+	for _, f := range closed {
+		there, err := ts.has(ctx, r.opts.ServerID, f)
+		if err != nil {
+			return nil, err
+		}
+		if !there {
+			ts.need[f.Path] = true
+		}
+	}
+	return ts, nil
+}
+
+// has reports whether the storage has chunk f, by its index.
+func (ts *targetState) has(ctx context.Context, serverID string, f File) (bool, error) {
+	k := KeyOf(f.Chunk)
+	before := ts.before[k]
+	if f.Start.Before(before.CompleteUntil) && !f.ModTime.After(before.Updated) {
+		return true, nil
+	}
+	recs, err := ts.series[k].hour(ctx, ts.target.Storage, serverID, k, hourOf(f.Start))
+	if err != nil {
+		return false, err
+	}
+	rec, ok := recs[f.Path]
+	return ok && rec.Size == f.Size, nil
+}
+
+// copyAll copies the chunks the storages lack, Parallel at a time, oldest first.
+func (r *run) copyAll(ctx context.Context, closed []File) error {
+	var work []File
+	for _, f := range closed {
+		for _, ts := range r.targets {
+			if ts.err == nil && ts.need[f.Path] {
+				r.progress.Copies++
+				r.progress.Bytes += f.Size
+			}
+		}
+		if slices.ContainsFunc(r.targets, func(ts *targetState) bool { return ts.err == nil && ts.need[f.Path] }) {
+			work = append(work, f)
+		}
+	}
+	r.report()
+	jobs := make(chan File)
+	var wg sync.WaitGroup
+	for range r.opts.Parallel {
+		wg.Go(func() {
+			for f := range jobs {
+				r.copyChunk(ctx, f)
+			}
+		})
+	}
+	for _, f := range work {
+		select {
+		case jobs <- f:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return ctx.Err()
+}
+
+// copyChunk copies one chunk to each storage that lacks it and is still going.
+func (r *run) copyChunk(ctx context.Context, f File) {
+	for _, ts := range r.targets {
+		r.mu.Lock()
+		skip := ts.err != nil || !ts.need[f.Path]
+		r.mu.Unlock()
+		if skip || ctx.Err() != nil {
+			continue
+		}
+		rec, existed, err := r.put(ctx, ts.target.Storage, f)
+		r.mu.Lock()
+		switch {
+		case err == nil:
+			if existed {
+				ts.result.Skipped++
+			} else {
+				ts.result.Copied++
+				ts.result.Bytes += f.Size
+			}
+			r.progress.CopiesDone++
+			r.progress.BytesDone += f.Size
+			r.progress.Last = f.Path
+			if aerr := ts.series[KeyOf(f.Chunk)].add(ctx, ts.target.Storage, r.opts.ServerID, rec); aerr != nil {
+				ts.err = aerr
+			}
+			ts.pending++
+			r.maybeFlush(ctx, ts)
+		case ctx.Err() != nil:
+		case errors.Is(err, errChanged):
+			r.res.Recording++
+			r.recording[f.Path] = true
+		case isSourceError(err):
+			r.res.SourceFailed = append(r.res.SourceFailed, fmt.Sprintf("%s: %v", f.Path, err))
+			r.mu.Unlock()
+			return // no storage can have it
+		default:
+			r.opts.Log.Error("backup storage failed; going on without it for this run", "storage", ts.target.Name, "chunk", f.Path, "err", err)
+			ts.err = fmt.Errorf("copy %s: %w", f.Path, err)
+		}
+		r.report()
+		r.mu.Unlock()
+	}
+}
+
+func isSourceError(err error) bool {
+	var se *sourceError
+	return errors.As(err, &se)
+}
+
+// put stores chunk f on s under its archive path and returns its record. A chunk a run cut
+// short by a crash already stored is found by the no-overwrite put and kept: a stored
+// object is always whole, and chunks do not change once closed.
+func (r *run) put(ctx context.Context, s storage.Storage, f File) (rec Record, existed bool, err error) {
+	file, err := os.Open(filepath.Join(r.opts.Source, filepath.FromSlash(f.Path)))
+	if err != nil {
+		return rec, false, &sourceError{err}
+	}
+	defer file.Close()
+	before, err := file.Stat()
+	if err != nil {
+		return rec, false, &sourceError{err}
+	}
+	if before.Size() != f.Size || !before.ModTime().Equal(f.ModTime) {
+		return rec, false, errChanged
+	}
+	fsrc, err := storage.FileSource(file)
+	if err != nil {
+		return rec, false, &sourceError{err}
+	}
+	src := newHashingSource(fsrc)
+	name := ServerRoot(r.opts.ServerID) + "/" + f.Path
+	err = s.Put(ctx, name, src, storage.PutOptions{NoOverwrite: true})
+	if errors.Is(err, storage.ErrExists) {
+		fi, serr := s.Stat(ctx, name)
+		if serr != nil {
+			return rec, false, serr
+		}
+		if fi.Size != f.Size {
+			return rec, false, fmt.Errorf("%s is on the storage with %d bytes, the archive has %d: remove it there to copy it again", name, fi.Size, f.Size)
+		}
+		existed, err = true, nil
+		// The refused put may have stopped reading early: hash the file itself.
+		if err := src.rehash(); err != nil {
+			return rec, false, &sourceError{err}
+		}
+	}
+	if err != nil {
+		return rec, false, err
+	}
+	after, err := file.Stat()
+	if err != nil {
+		return rec, false, &sourceError{err}
+	}
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		if !existed {
+			// What was copied may be half of what the chunk is now.
+			_ = s.Remove(context.WithoutCancel(ctx), name)
+		}
+		return rec, false, errChanged
+	}
+	return Record{Path: f.Path, Size: f.Size, SHA256: src.sum(), Start: f.Start, DurationMS: f.Duration.Milliseconds()}, existed, nil
+}
+
+// maybeFlush writes a storage's index when enough has changed. Called with r.mu held.
+func (r *run) maybeFlush(ctx context.Context, ts *targetState) {
+	if ts.pending < flushEvery && r.opts.Now().Sub(ts.lastFlush) < flushInterval {
+		return
+	}
+	if err := r.flush(ctx, ts); err != nil && ts.err == nil {
+		ts.err = err
+	}
+}
+
+// flush works out each series' complete-until on the storage and writes its index.
+func (r *run) flush(ctx context.Context, ts *targetState) error {
+	until := CompleteUntil(r.all, func(f File) bool {
+		if ts.need[f.Path] {
+			recs := ts.series[KeyOf(f.Chunk)].hours[hourOf(f.Start)]
+			_, ok := recs[f.Path]
+			return ok
+		}
+		// Not needed: there before the run, unless it is still being recorded.
+		return !r.recording[f.Path]
+	})
+	for k, si := range ts.series {
+		si.status.CompleteUntil = until[k]
+		if err := si.flush(ctx, ts.target.Storage, r.opts.ServerID, r.opts.Now()); err != nil {
+			return err
+		}
+	}
+	ts.result.CompleteUntil = until
+	ts.pending, ts.lastFlush = 0, r.opts.Now()
+	return nil
+}
+
+// finish writes what the run added to every index, even when the run was cancelled.
+func (r *run) finish(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ts := range r.targets {
+		if ts.series != nil {
+			if err := r.flush(fctx, ts); err != nil && ts.err == nil {
+				ts.err = err
+			}
+		}
+		ts.result.Err = ts.err
+		r.res.Targets = append(r.res.Targets, ts.result)
+	}
+}
+
+func (r *run) report() {
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.progress)
+	}
+}
+
+// hashingSource hashes what a Put reads of a file.
+type hashingSource struct {
+	storage.Source
+	h hash.Hash
+}
+
+func newHashingSource(src storage.Source) *hashingSource {
+	return &hashingSource{Source: src, h: sha256.New()}
+}
+
+func (s *hashingSource) Read(p []byte) (int, error) {
+	n, err := s.Source.Read(p)
+	s.h.Write(p[:n])
+	return n, err
+}
+
+func (s *hashingSource) Rewind() error {
+	s.h.Reset()
+	return s.Source.Rewind()
+}
+
+// rehash reads the source again from the start, for its hash alone.
+func (s *hashingSource) rehash() error {
+	if err := s.Rewind(); err != nil {
+		return err
+	}
+	_, err := io.Copy(io.Discard, s)
+	return err
+}
+
+func (s *hashingSource) sum() string { return hex.EncodeToString(s.h.Sum(nil)) }

@@ -1,0 +1,297 @@
+package footage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-backup/vigil/internal/footage"
+	"github.com/vigil-backup/vigil/internal/storage"
+	"github.com/vigil-backup/vigil/internal/storage/mem"
+	"github.com/vigil-backup/vigil/internal/storage/storagetest"
+)
+
+// testLayout names chunks <camera>/<stream>/<start unix s>_<duration s>.bin, so that the
+// job's tests do not depend on any real recorder's layout.
+type testLayout struct{}
+
+func (testLayout) Name() string { return "test" }
+
+func (testLayout) Parse(rel string) (footage.Chunk, bool) {
+	parts := strings.Split(rel, "/")
+	if len(parts) != 3 || !strings.HasSuffix(parts[2], ".bin") {
+		return footage.Chunk{}, false
+	}
+	start, dur, ok := strings.Cut(strings.TrimSuffix(parts[2], ".bin"), "_")
+	s, err1 := strconv.ParseInt(start, 10, 64)
+	d, err2 := strconv.ParseInt(dur, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return footage.Chunk{}, false
+	}
+	return footage.Chunk{Path: rel, Camera: parts[0], Stream: footage.Stream(parts[1]), Start: time.Unix(s, 0).UTC(), Duration: time.Duration(d) * time.Second}, true
+}
+
+func (testLayout) Path(c footage.Chunk) string {
+	return fmt.Sprintf("%s/%s/%d_%d.bin", c.Camera, c.Stream, c.Start.Unix(), int(c.Duration.Seconds()))
+}
+
+var t0 = time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+
+// archive writes chunks of 10 s for each camera and stream: n of them, the last one
+// modified at `now` (still recording) when open is true. It returns the closed chunks' paths.
+func archive(t *testing.T, root string, cameras []string, n int, open bool, now time.Time) []string {
+	t.Helper()
+	var closed []string
+	for _, cam := range cameras {
+		for _, st := range []footage.Stream{footage.High, footage.Low} {
+			for i := range n {
+				c := footage.Chunk{Camera: cam, Stream: st, Start: t0.Add(time.Duration(i) * 10 * time.Second), Duration: 10 * time.Second}
+				rel := testLayout{}.Path(c)
+				writeChunk(t, root, rel, []byte(fmt.Sprintf("%s %d", rel, i)), c.End())
+				if open && i == n-1 {
+					os.Chtimes(filepath.Join(root, rel), now, now)
+					continue
+				}
+				closed = append(closed, rel)
+			}
+		}
+	}
+	return closed
+}
+
+func writeChunk(t *testing.T, root, rel string, data []byte, mtime time.Time) {
+	t.Helper()
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func backup(t *testing.T, root string, now time.Time, targets ...footage.Target) footage.Result {
+	t.Helper()
+	res, err := footage.Backup(context.Background(), footage.BackupOptions{
+		Source: root, Layout: testLayout{}, ServerID: "srv1", Targets: targets, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	return res
+}
+
+// stored lists the chunk paths on a storage, relative to the server's footage root.
+func stored(t *testing.T, s storage.Storage) []string {
+	t.Helper()
+	var out []string
+	for _, n := range storagetest.Names(t, s, footage.ServerRoot("srv1")) {
+		if rel := strings.TrimPrefix(n, footage.ServerRoot("srv1")+"/"); !strings.HasPrefix(rel, ".vigil/") {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+func statusOf(t *testing.T, s storage.Storage) map[string]footage.Status {
+	t.Helper()
+	sts, err := footage.ReadStatuses(context.Background(), s, "srv1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]footage.Status{}
+	for _, st := range sts {
+		out[st.Camera+"/"+string(st.Stream)] = st
+	}
+	return out
+}
+
+func TestBackupMirrorsAndIndexes(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	closed := archive(t, root, []string{"cam1", "cam2"}, 5, true, now)
+	a, b := mem.New(), mem.New()
+	res := backup(t, root, now, footage.Target{Name: "a", Storage: a}, footage.Target{Name: "b", Storage: b})
+	if !res.Complete() || res.Chunks != 16 || res.Recording != 4 {
+		t.Fatalf("result: %+v", res)
+	}
+	slices.Sort(closed)
+	for _, s := range []storage.Storage{a, b} {
+		if got := stored(t, s); !slices.Equal(got, closed) {
+			t.Fatalf("stored %q, want %q", got, closed)
+		}
+		for key, st := range statusOf(t, s) {
+			// Four closed chunks of 10 s; the fifth is still being recorded.
+			if want := t0.Add(40 * time.Second); !st.CompleteUntil.Equal(want) || st.Chunks != 4 {
+				t.Fatalf("%s: status %+v, want complete until %v", key, st, want)
+			}
+		}
+		recs, err := footage.ReadRecords(context.Background(), s, "srv1", footage.Key{Camera: "cam1", Stream: footage.High})
+		if err != nil || len(recs) != 4 || len(recs[0].SHA256) != 64 || recs[0].Size == 0 {
+			t.Fatalf("records: %+v, %v", recs, err)
+		}
+	}
+	for _, tr := range res.Targets {
+		if tr.Copied != 16 || tr.Skipped != 0 {
+			t.Fatalf("target %s: %+v", tr.Name, tr)
+		}
+	}
+	// Nothing new: nothing copied, nothing read but the index.
+	again := backup(t, root, now.Add(10*time.Second), footage.Target{Name: "a", Storage: a})
+	if again.Targets[0].Copied != 0 || again.Targets[0].Skipped != 0 || !again.Complete() {
+		t.Fatalf("a run with nothing new: %+v", again.Targets[0])
+	}
+}
+
+// TestBackupClosedChunkAdvances: once the recorder closes the open chunk, the next run
+// copies it and complete-until reaches its end.
+func TestBackupClosedChunkAdvances(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	archive(t, root, []string{"cam1"}, 3, true, now)
+	s := mem.New()
+	backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	later := now.Add(time.Hour) // the open chunk settled
+	res := backup(t, root, later, footage.Target{Name: "s", Storage: s})
+	if res.Targets[0].Copied != 2 || res.Recording != 0 {
+		t.Fatalf("second run: %+v", res.Targets[0])
+	}
+	if st := statusOf(t, s)["cam1/hi"]; !st.CompleteUntil.Equal(t0.Add(30 * time.Second)) {
+		t.Fatalf("complete until %v", st.CompleteUntil)
+	}
+}
+
+// TestBackupAfterCrash: chunks a crashed run stored without indexing them are kept, not
+// copied twice, and indexed.
+func TestBackupAfterCrash(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	closed := archive(t, root, []string{"cam1"}, 4, false, now)
+	s := mem.New()
+	// What a crash leaves: the first two chunks on the storage, no index.
+	for _, rel := range closed[:2] {
+		data, _ := os.ReadFile(filepath.Join(root, rel))
+		storagetest.MustPut(t, s, footage.ServerRoot("srv1")+"/"+rel, data)
+	}
+	res := backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	if tr := res.Targets[0]; tr.Copied != 6 || tr.Skipped != 2 || !res.Complete() {
+		t.Fatalf("after a crash: %+v", tr)
+	}
+	if st := statusOf(t, s)["cam1/hi"]; st.Chunks != 4 || !st.CompleteUntil.Equal(t0.Add(40*time.Second)) {
+		t.Fatalf("status after a crash: %+v", st)
+	}
+}
+
+func TestBackupFailingStorage(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	archive(t, root, []string{"cam1"}, 4, false, now)
+	good := mem.New()
+	bad := storagetest.NewFaulty(mem.New())
+	bad.FailNext("put", 1000, storage.NewError("put", "x", storage.ErrNoSpace, errors.New("disk full")))
+	res := backup(t, root, now, footage.Target{Name: "good", Storage: good}, footage.Target{Name: "bad", Storage: bad})
+	if res.Complete() {
+		t.Fatalf("a run where one storage failed is complete")
+	}
+	byName := map[string]footage.TargetResult{}
+	for _, tr := range res.Targets {
+		byName[tr.Name] = tr
+	}
+	if tr := byName["good"]; tr.Err != nil || tr.Copied != 8 {
+		t.Fatalf("the good storage: %+v", tr)
+	}
+	if tr := byName["bad"]; !errors.Is(tr.Err, storage.ErrNoSpace) || tr.Copied != 0 {
+		t.Fatalf("the failing storage: %+v", tr)
+	}
+	// The failing storage must not claim anything.
+	for key, st := range statusOf(t, bad) {
+		if !st.CompleteUntil.IsZero() {
+			t.Fatalf("%s: the failing storage claims complete until %v", key, st.CompleteUntil)
+		}
+	}
+}
+
+func TestBackupSelection(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	archive(t, root, []string{"cam1", "cam2"}, 2, false, now)
+	s := mem.New()
+	res, err := footage.Backup(context.Background(), footage.BackupOptions{
+		Source: root, Layout: testLayout{}, ServerID: "srv1", Now: func() time.Time { return now },
+		Targets: []footage.Target{{Name: "s", Storage: s}}, Cameras: []string{"cam2"}, Streams: []footage.Stream{footage.Low},
+	})
+	if err != nil || res.Chunks != 2 {
+		t.Fatalf("selection: %+v, %v", res, err)
+	}
+	if got := stored(t, s); len(got) != 2 || !strings.HasPrefix(got[0], "cam2/lo/") {
+		t.Fatalf("stored %q", got)
+	}
+}
+
+// TestBackupLateFootage: a chunk that appears in the archive after the index was written,
+// with a start before complete-until (imported from a camera's card), is still copied,
+// and complete-until steps back until it is.
+func TestBackupLateFootage(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	archive(t, root, []string{"cam1"}, 3, false, now)
+	s := mem.New()
+	backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	late := footage.Chunk{Camera: "cam1", Stream: footage.High, Start: t0.Add(-time.Minute), Duration: 10 * time.Second}
+	later := now.Add(time.Hour)
+	writeChunk(t, root, testLayout{}.Path(late), []byte("imported"), later.Add(-time.Minute))
+	res := backup(t, root, later, footage.Target{Name: "s", Storage: s})
+	if res.Targets[0].Copied != 1 {
+		t.Fatalf("late footage: %+v", res.Targets[0])
+	}
+	if got := stored(t, s); !slices.Contains(got, testLayout{}.Path(late)) {
+		t.Fatalf("late chunk not stored: %q", got)
+	}
+}
+
+// changingStorage appends to a chunk of the archive while it is being stored, as a
+// recorder that was not done with it would.
+type changingStorage struct {
+	storage.Storage
+	file string
+}
+
+func (c *changingStorage) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
+	if strings.HasSuffix(name, filepath.Base(c.file)) {
+		f, err := os.OpenFile(c.file, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		f.WriteString("more frames")
+		f.Close()
+	}
+	return c.Storage.Put(ctx, name, src, opts)
+}
+
+func TestBackupChunkChangedDuringCopy(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	closed := archive(t, root, []string{"cam1"}, 2, false, now)
+	inner := mem.New()
+	s := &changingStorage{Storage: inner, file: filepath.Join(root, closed[0])}
+	res := backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	if res.Recording != 1 || res.Targets[0].Copied != 3 {
+		t.Fatalf("result: recording %d, %+v", res.Recording, res.Targets[0])
+	}
+	if got := stored(t, inner); slices.Contains(got, closed[0]) {
+		t.Fatalf("a chunk that changed while it was copied stayed on the storage")
+	}
+	if st := statusOf(t, inner)["cam1/hi"]; !st.CompleteUntil.IsZero() {
+		t.Fatalf("complete-until passes a chunk that is not backed up: %v", st.CompleteUntil)
+	}
+}

@@ -1,0 +1,236 @@
+package footage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-backup/vigil/internal/storage"
+)
+
+// On a backup storage, a server's footage lives below vigil/footage/<server id>/ in the
+// recorder's own layout, so that the VMS can play it from there. Beside it, .vigil/index/
+// says what is there and complete, per camera and stream, so that any machine can tell
+// without the server's catalog:
+//
+//	.vigil/index/<camera>/<stream>/status.json                    a Status
+//	.vigil/index/<camera>/<stream>/<yyyy>/<mm>/<dd>/<hh>.json     the Records of chunks starting in that UTC hour
+//
+// The index is written after the chunks it lists, so it never lists a chunk that is not
+// there. Each server writes only below its own id.
+const (
+	footageRoot = "vigil/footage"
+	indexDir    = ".vigil/index"
+)
+
+// ServerRoot is the folder of a server's footage on a storage.
+func ServerRoot(serverID string) string { return footageRoot + "/" + serverID }
+
+// Record is one backed-up chunk, as the index lists it.
+type Record struct {
+	Path       string    `json:"path"` // relative to the server's root, as in the archive
+	Size       int64     `json:"size"`
+	SHA256     string    `json:"sha256"`
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms,omitempty"`
+}
+
+// Status sums up one camera's stream on one storage.
+type Status struct {
+	Camera        string    `json:"camera"`
+	Stream        Stream    `json:"stream"`
+	CompleteUntil time.Time `json:"complete_until"` // every chunk before this is backed up
+	Chunks        int       `json:"chunks"`         // in the index
+	Bytes         int64     `json:"bytes"`
+	Updated       time.Time `json:"updated"`
+}
+
+// maxIndexFile bounds what is read of one index file: an hour of 1-second chunks is a
+// few hundred KiB.
+const maxIndexFile = 16 << 20
+
+func seriesDir(serverID string, k Key) string {
+	return ServerRoot(serverID) + "/" + indexDir + "/" + k.Camera + "/" + string(k.Stream)
+}
+
+func statusName(serverID string, k Key) string { return seriesDir(serverID, k) + "/status.json" }
+
+// hourName is the index file for chunks that start in the UTC hour of t.
+func hourName(serverID string, k Key, t time.Time) string {
+	return seriesDir(serverID, k) + "/" + t.UTC().Format("2006/01/02/15") + ".json"
+}
+
+func hourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
+
+func readJSON(ctx context.Context, s storage.Storage, name string, v any) error {
+	rc, err := s.Open(ctx, name, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxIndexFile+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(b) > maxIndexFile {
+		return fmt.Errorf("read %s: larger than %d bytes", name, maxIndexFile)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("read %s: corrupt index file: %w", name, err)
+	}
+	return nil
+}
+
+func writeJSON(ctx context.Context, s storage.Storage, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, name, storage.BytesSource(append(b, '\n')), storage.PutOptions{})
+}
+
+// ReadStatuses reads the status of every camera and stream a server has on a storage.
+func ReadStatuses(ctx context.Context, s storage.Storage, serverID string) ([]Status, error) {
+	prefix := ServerRoot(serverID) + "/" + indexDir
+	var names []string
+	err := s.List(ctx, prefix, func(fi storage.FileInfo) error {
+		if path.Base(fi.Name) == "status.json" {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the footage index: %w", err)
+	}
+	slices.Sort(names)
+	var out []Status
+	for _, name := range names {
+		var st Status
+		if err := readJSON(ctx, s, name, &st); err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// ReadRecords reads every record of one camera's stream, oldest first.
+func ReadRecords(ctx context.Context, s storage.Storage, serverID string, k Key) ([]Record, error) {
+	var names []string
+	err := s.List(ctx, seriesDir(serverID, k), func(fi storage.FileInfo) error {
+		if path.Base(fi.Name) != "status.json" && strings.HasSuffix(fi.Name, ".json") {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the index of %s: %w", k, err)
+	}
+	slices.Sort(names)
+	var out []Record
+	for _, name := range names {
+		var recs []Record
+		if err := readJSON(ctx, s, name, &recs); err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}
+
+// seriesIndex is what a backup run knows of one series on one storage: its status and the
+// hour files it has read or changed.
+type seriesIndex struct {
+	status Status
+	found  bool                            // status.json was there
+	hours  map[time.Time]map[string]Record // read or changed, by hour, by path
+	dirty  map[time.Time]bool              // changed since written
+}
+
+func newSeriesIndex(k Key) *seriesIndex {
+	return &seriesIndex{status: Status{Camera: k.Camera, Stream: k.Stream}, hours: map[time.Time]map[string]Record{}, dirty: map[time.Time]bool{}}
+}
+
+// loadStatus reads status.json; a missing one means nothing is indexed yet.
+func (si *seriesIndex) loadStatus(ctx context.Context, s storage.Storage, serverID string, k Key) error {
+	err := readJSON(ctx, s, statusName(serverID, k), &si.status)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	si.found = true
+	return nil
+}
+
+// hour returns the records of an hour, reading its file the first time.
+func (si *seriesIndex) hour(ctx context.Context, s storage.Storage, serverID string, k Key, h time.Time) (map[string]Record, error) {
+	if recs, ok := si.hours[h]; ok {
+		return recs, nil
+	}
+	var list []Record
+	err := readJSON(ctx, s, hourName(serverID, k, h), &list)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	recs := make(map[string]Record, len(list))
+	for _, r := range list {
+		recs[r.Path] = r
+	}
+	si.hours[h] = recs
+	return recs, nil
+}
+
+// add notes a chunk as backed up.
+func (si *seriesIndex) add(ctx context.Context, s storage.Storage, serverID string, r Record) error {
+	k := Key{si.status.Camera, si.status.Stream}
+	h := hourOf(r.Start)
+	recs, err := si.hour(ctx, s, serverID, k, h)
+	if err != nil {
+		return err
+	}
+	if _, had := recs[r.Path]; !had {
+		si.status.Chunks++
+		si.status.Bytes += r.Size
+	}
+	recs[r.Path] = r
+	si.dirty[h] = true
+	return nil
+}
+
+// flush writes the changed hour files, then the status: the status never claims more than
+// the hour files hold.
+func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID string, now time.Time) error {
+	k := Key{si.status.Camera, si.status.Stream}
+	for h := range si.dirty {
+		recs := si.hours[h]
+		list := make([]Record, 0, len(recs))
+		for _, r := range recs {
+			list = append(list, r)
+		}
+		slices.SortFunc(list, func(a, b Record) int {
+			if c := a.Start.Compare(b.Start); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Path, b.Path)
+		})
+		if err := writeJSON(ctx, s, hourName(serverID, k, h), list); err != nil {
+			return fmt.Errorf("write the index of %s: %w", k, err)
+		}
+		delete(si.dirty, h)
+	}
+	si.status.Updated = now.UTC()
+	if err := writeJSON(ctx, s, statusName(serverID, k), si.status); err != nil {
+		return fmt.Errorf("write the status of %s: %w", k, err)
+	}
+	si.found = true
+	return nil
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-backup/vigil/internal/footage"
+	"github.com/vigil-backup/vigil/internal/footage/layout"
+	"github.com/vigil-backup/vigil/internal/storage"
+)
+
+func newFootageCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "footage",
+		Short: "Back up camera footage and see how far the backup is",
+	}
+	cmd.AddCommand(newFootageBackupCommand(g), newFootageStatusCommand(g))
+	return cmd
+}
+
+type footageBackupOptions struct {
+	storageOptions
+	source   string
+	layout   string
+	to       []string
+	cameras  []string
+	quality  string
+	serverID string
+	timezone string
+	parallel int
+	json     bool
+}
+
+func newFootageBackupCommand(g *globalOptions) *cobra.Command {
+	var opts footageBackupOptions
+	cmd := &cobra.Command{
+		Use:   "backup --source DIR --layout nx|frigate|PATTERN --to URL|NAME [--to ...]",
+		Short: "Copy every closed chunk not yet backed up to each storage, oldest first",
+		Long: `Copies the recorder's footage to one or more backup storages, keeping the recorder's
+folder layout so that the VMS can play it from there. Chunks still being recorded are left
+for a later run. Each storage keeps an index of what it holds and, per camera and stream,
+the time up to which every chunk is backed up ("complete until").
+
+Layouts: nx (Nx Witness / DW Spectrum), frigate, or a pattern such as
+  {camera}/{yyyy}-{mm}-{dd}/{HH}/{start_unix}.mp4
+
+The exit code is 0 only when everything selected is on every storage.`,
+		Args: argsUsage(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFootageBackup(cmd.Context(), g, opts)
+		},
+	}
+	opts.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&opts.source, "source", "", "the recorder's archive folder")
+	f.StringVar(&opts.layout, "layout", "nx", "the archive's layout: nx, frigate or a pattern")
+	f.StringArrayVar(&opts.to, "to", nil, "a backup storage (URL or name in the settings); repeat for more")
+	f.StringSliceVar(&opts.cameras, "cameras", nil, "camera ids to back up (default: all, also those added later)")
+	f.StringVar(&opts.quality, "quality", "both", "hi, lo or both")
+	f.StringVar(&opts.serverID, "server-id", "", "this server's id on the storages (default: server.id in the settings, the host name)")
+	f.StringVar(&opts.timezone, "timezone", "Local", "the recording server's time zone, in which the archive's date folders are named")
+	f.IntVar(&opts.parallel, "parallel", 4, "chunks copied at once")
+	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
+	return cmd
+}
+
+func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupOptions) error {
+	if opts.source == "" || len(opts.to) == 0 {
+		return usageError{errors.New("footage backup needs --source and at least one --to")}
+	}
+	if fi, err := os.Stat(opts.source); err != nil || !fi.IsDir() {
+		return usageError{fmt.Errorf("--source %s: not a folder", opts.source)}
+	}
+	if opts.parallel < 1 || opts.parallel > 64 {
+		return usageError{fmt.Errorf("--parallel %d: give 1 to 64", opts.parallel)}
+	}
+	tz, err := time.LoadLocation(opts.timezone)
+	if err != nil {
+		return usageError{fmt.Errorf("--timezone %q: %v", opts.timezone, err)}
+	}
+	lay, err := layout.ByName(opts.layout, tz)
+	if err != nil {
+		return usageError{err}
+	}
+	streams, err := parseQuality(opts.quality)
+	if err != nil {
+		return usageError{err}
+	}
+	serverID, err := g.serverID(opts.serverID)
+	if err != nil {
+		return err
+	}
+	var targets []footage.Target
+	for _, arg := range opts.to {
+		s, loc, err := g.openStorage(ctx, arg, opts.storageOptions, false)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		targets = append(targets, footage.Target{Name: loc.String(), Storage: s})
+	}
+	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
+	res, err := footage.Backup(ctx, footage.BackupOptions{
+		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,
+		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel,
+		Progress: out.progress, Log: g.log,
+	})
+	out.done()
+	if err != nil {
+		return fmt.Errorf("footage backup: %w", err)
+	}
+	if err := out.result(res); err != nil {
+		return err
+	}
+	if !res.Complete() {
+		return backupIncomplete(res)
+	}
+	return nil
+}
+
+// backupIncomplete is the error of a run that left something out, with the kind of the
+// first storage failure, so that the exit code says what went wrong.
+func backupIncomplete(res footage.Result) error {
+	var errs []error
+	for _, t := range res.Targets {
+		if t.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.Name, t.Err))
+		}
+	}
+	if len(res.SourceFailed) > 0 {
+		errs = append(errs, fmt.Errorf("%d chunks could not be read from the archive (first: %s)", len(res.SourceFailed), res.SourceFailed[0]))
+	}
+	return fmt.Errorf("footage backup incomplete: %w", errors.Join(errs...))
+}
+
+func parseQuality(q string) ([]footage.Stream, error) {
+	switch q {
+	case "both", "":
+		return nil, nil
+	case "hi", "lo":
+		return []footage.Stream{footage.Stream(q)}, nil
+	}
+	return nil, fmt.Errorf("--quality %q: use hi, lo or both", q)
+}
+
+// serverID is the id given, or the settings' (the host name by default).
+func (g *globalOptions) serverID(given string) (string, error) {
+	if given != "" {
+		if err := storage.ValidName(given); err != nil || strings.Contains(given, "/") {
+			return "", usageError{fmt.Errorf("--server-id %q: use letters, digits and -", given)}
+		}
+		return given, nil
+	}
+	settings, _, err := g.settings()
+	if err != nil {
+		return "", err
+	}
+	return settings.Server.ID, nil
+}
+
+// progressPrinter shows a run's progress: a bar redrawn on a terminal, JSON lines with
+// --json, and nothing otherwise (logs and cron mails stay clean).
+type progressPrinter struct {
+	stdout, stderr io.Writer
+	json, tty      bool
+	mu             sync.Mutex
+	last           time.Time
+	drawn          bool
+	start          time.Time
+}
+
+func newProgressPrinter(stdout, stderr io.Writer, asJSON bool) *progressPrinter {
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progressPrinter{stdout: stdout, stderr: stderr, json: asJSON, tty: tty, start: time.Now()}
+}
+
+func (p *progressPrinter) progress(pr footage.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	final := pr.CopiesDone == pr.Copies
+	if !final && now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	switch {
+	case p.json:
+		_ = json.NewEncoder(p.stdout).Encode(map[string]any{
+			"type": "progress", "copies": pr.Copies, "copies_done": pr.CopiesDone,
+			"bytes": pr.Bytes, "bytes_done": pr.BytesDone, "last": pr.Last,
+		})
+	case p.tty:
+		frac := 1.0
+		if pr.Bytes > 0 {
+			frac = float64(pr.BytesDone) / float64(pr.Bytes)
+		}
+		const width = 30
+		bar := strings.Repeat("=", int(frac*width)) + strings.Repeat(" ", width-int(frac*width))
+		speed := float64(pr.BytesDone) / max(now.Sub(p.start).Seconds(), 0.001)
+		fmt.Fprintf(p.stderr, "\r[%s] %3.0f%%  %d/%d chunks  %s/%s  %s/s ", bar, frac*100, pr.CopiesDone, pr.Copies, bytes(pr.BytesDone), bytes(pr.Bytes), bytes(int64(speed)))
+		p.drawn = true
+	}
+}
+
+func (p *progressPrinter) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintln(p.stderr)
+	}
+}
+
+type jsonTarget struct {
+	Storage       string               `json:"storage"`
+	Copied        int                  `json:"copied"`
+	Bytes         int64                `json:"bytes"`
+	Skipped       int                  `json:"already_there"`
+	Error         string               `json:"error,omitempty"`
+	CompleteUntil map[string]time.Time `json:"complete_until"`
+}
+
+func (p *progressPrinter) result(res footage.Result) error {
+	took := res.Finished.Sub(res.Started)
+	if p.json {
+		var targets []jsonTarget
+		for _, t := range res.Targets {
+			jt := jsonTarget{Storage: t.Name, Copied: t.Copied, Bytes: t.Bytes, Skipped: t.Skipped, CompleteUntil: map[string]time.Time{}}
+			if t.Err != nil {
+				jt.Error = t.Err.Error()
+			}
+			for k, u := range t.CompleteUntil {
+				jt.CompleteUntil[k.String()] = u
+			}
+			targets = append(targets, jt)
+		}
+		return json.NewEncoder(p.stdout).Encode(map[string]any{
+			"type": "result", "complete": res.Complete(), "chunks": res.Chunks, "recording": res.Recording,
+			"unmatched": len(res.Unmatched), "source_failed": res.SourceFailed, "seconds": took.Seconds(), "storages": targets,
+		})
+	}
+	w := p.stdout
+	fmt.Fprintf(w, "%d closed chunks selected, %d still being recorded (left for later), in %s\n", res.Chunks, res.Recording, duration(took))
+	if n := len(res.Unmatched); n > 0 {
+		fmt.Fprintf(w, "%d files fit no chunk of the layout and were left alone (first: %s)\n", n, res.Unmatched[0])
+	}
+	for _, t := range res.Targets {
+		state := "ok"
+		if t.Err != nil {
+			state = "FAILED: " + t.Err.Error()
+		}
+		fmt.Fprintf(w, "%s: copied %d chunks (%s), %d already there; %s\n", t.Name, t.Copied, bytes(t.Bytes), t.Skipped, state)
+		if u, ok := footage.Oldest(t.CompleteUntil); ok {
+			fmt.Fprintf(w, "  complete until %s for every camera\n", u.Local().Format(time.DateTime))
+		}
+	}
+	return nil
+}
+
+type footageStatusOptions struct {
+	storageOptions
+	to       string
+	serverID string
+	json     bool
+}
+
+func newFootageStatusCommand(g *globalOptions) *cobra.Command {
+	var opts footageStatusOptions
+	cmd := &cobra.Command{
+		Use:   "status --to URL|NAME",
+		Short: "Show, per camera and stream, the time up to which footage is backed up on a storage",
+		Long: `Reads the index a storage keeps of the footage on it: no catalog and no daemon needed,
+so it works from any machine that can reach the storage.`,
+		Args: argsUsage(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			to := opts.to
+			if len(args) == 1 {
+				to = args[0]
+			}
+			if to == "" {
+				return usageError{errors.New("footage status needs --to")}
+			}
+			return runFootageStatus(cmd.Context(), g, opts, to)
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().StringVar(&opts.to, "to", "", "the backup storage (URL or name in the settings)")
+	cmd.Flags().StringVar(&opts.serverID, "server-id", "", "whose footage (default: this server's id)")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	return cmd
+}
+
+func runFootageStatus(ctx context.Context, g *globalOptions, opts footageStatusOptions, to string) error {
+	serverID, err := g.serverID(opts.serverID)
+	if err != nil {
+		return err
+	}
+	s, loc, err := g.openStorage(ctx, to, opts.storageOptions, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	sts, err := footage.ReadStatuses(ctx, s, serverID)
+	if err != nil {
+		return fmt.Errorf("footage status %s: %w", loc, err)
+	}
+	if opts.json {
+		if sts == nil {
+			sts = []footage.Status{}
+		}
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sts)
+	}
+	if len(sts) == 0 {
+		fmt.Fprintf(g.stdout, "No footage of server %s on %s\n", serverID, loc)
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA\tSTREAM\tCOMPLETE UNTIL\tCHUNKS\tSIZE\tUPDATED")
+	oldest := time.Time{}
+	for i, st := range sts {
+		until := "nothing yet"
+		if !st.CompleteUntil.IsZero() {
+			until = st.CompleteUntil.Local().Format(time.DateTime)
+		}
+		if i == 0 || st.CompleteUntil.Before(oldest) {
+			oldest = st.CompleteUntil
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", st.Camera, st.Stream, until, st.Chunks, bytes(st.Bytes), st.Updated.Local().Format(time.DateTime))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if oldest.IsZero() {
+		_, err = fmt.Fprintln(g.stdout, "System-wide: some cameras have nothing backed up yet")
+	} else {
+		_, err = fmt.Fprintf(g.stdout, "System-wide: complete until %s\n", oldest.Local().Format(time.DateTime))
+	}
+	return err
+}

@@ -295,3 +295,37 @@ func TestBackupChunkChangedDuringCopy(t *testing.T) {
 		t.Fatalf("complete-until passes a chunk that is not backed up: %v", st.CompleteUntil)
 	}
 }
+
+// statusRefused fails the writes of status files until told otherwise, as a crash between
+// writing an hour of the index and the status would leave things.
+type statusRefused struct {
+	storage.Storage
+	refuse bool
+}
+
+func (s *statusRefused) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
+	if s.refuse && strings.HasSuffix(name, "/status.json") {
+		return storage.NewError("put", name, storage.ErrUnreachable, errors.New("connection reset"))
+	}
+	return s.Storage.Put(ctx, name, src, opts)
+}
+
+func TestBackupIndexHealsAfterCrash(t *testing.T) {
+	root := t.TempDir()
+	now := t0.Add(time.Hour)
+	archive(t, root, []string{"cam1"}, 4, false, now)
+	s := &statusRefused{Storage: mem.New(), refuse: true}
+	if res := backup(t, root, now, footage.Target{Name: "s", Storage: s}); res.Complete() {
+		t.Fatalf("a run whose status writes failed is complete")
+	}
+	s.refuse = false
+	res := backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	if !res.Complete() || res.Targets[0].Copied != 0 {
+		t.Fatalf("second run: %+v", res.Targets[0])
+	}
+	for key, st := range statusOf(t, s) {
+		if st.Chunks != 4 || st.Bytes == 0 || !st.CompleteUntil.Equal(t0.Add(40*time.Second)) {
+			t.Fatalf("%s after the index healed: %+v", key, st)
+		}
+	}
+}

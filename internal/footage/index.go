@@ -49,7 +49,19 @@ type Status struct {
 	Chunks        int       `json:"chunks"`         // in the index
 	Bytes         int64     `json:"bytes"`
 	Updated       time.Time `json:"updated"`
+	// Hours counts the index by hour file (UTC, "2006-01-02T15"). The totals above are
+	// their sums, and each hour's count is taken again from its file whenever a run reads
+	// it, so that a crash between writing an hour file and this status heals.
+	Hours map[string]Count `json:"hours,omitempty"`
 }
+
+// Count is how many chunks, of how many bytes.
+type Count struct {
+	Chunks int   `json:"chunks"`
+	Bytes  int64 `json:"bytes"`
+}
+
+func hourKey(h time.Time) string { return h.UTC().Format("2006-01-02T15") }
 
 // maxIndexFile bounds what is read of one index file: an hour of 1-second chunks is a
 // few hundred KiB.
@@ -186,7 +198,25 @@ func (si *seriesIndex) hour(ctx context.Context, s storage.Storage, serverID str
 		recs[r.Path] = r
 	}
 	si.hours[h] = recs
+	si.count(h)
 	return recs, nil
+}
+
+// count takes an hour's count from its records.
+func (si *seriesIndex) count(h time.Time) {
+	var c Count
+	for _, r := range si.hours[h] {
+		c.Chunks++
+		c.Bytes += r.Size
+	}
+	if si.status.Hours == nil {
+		si.status.Hours = map[string]Count{}
+	}
+	if c.Chunks == 0 {
+		delete(si.status.Hours, hourKey(h))
+		return
+	}
+	si.status.Hours[hourKey(h)] = c
 }
 
 // add notes a chunk as backed up.
@@ -197,11 +227,8 @@ func (si *seriesIndex) add(ctx context.Context, s storage.Storage, serverID stri
 	if err != nil {
 		return err
 	}
-	if _, had := recs[r.Path]; !had {
-		si.status.Chunks++
-		si.status.Bytes += r.Size
-	}
 	recs[r.Path] = r
+	si.count(h)
 	si.dirty[h] = true
 	return nil
 }
@@ -226,6 +253,11 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 			return fmt.Errorf("write the index of %s: %w", k, err)
 		}
 		delete(si.dirty, h)
+	}
+	si.status.Chunks, si.status.Bytes = 0, 0
+	for _, c := range si.status.Hours {
+		si.status.Chunks += c.Chunks
+		si.status.Bytes += c.Bytes
 	}
 	si.status.Updated = now.UTC()
 	if err := writeJSON(ctx, s, statusName(serverID, k), si.status); err != nil {

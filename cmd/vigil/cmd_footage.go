@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -24,7 +27,7 @@ func newFootageCommand(g *globalOptions) *cobra.Command {
 		Use:   "footage",
 		Short: "Back up camera footage and see how far the backup is",
 	}
-	cmd.AddCommand(newFootageBackupCommand(g), newFootageStatusCommand(g))
+	cmd.AddCommand(newFootageBackupCommand(g), newFootageStatusCommand(g), newFootageVerifyCommand(g), newFootageRestoreCommand(g))
 	return cmd
 }
 
@@ -38,6 +41,7 @@ type footageBackupOptions struct {
 	serverID string
 	timezone string
 	parallel int
+	cacheDir string
 	json     bool
 }
 
@@ -70,6 +74,7 @@ The exit code is 0 only when everything selected is on every storage.`,
 	f.StringVar(&opts.serverID, "server-id", "", "this server's id on the storages (default: server.id in the settings, the host name)")
 	f.StringVar(&opts.timezone, "timezone", "Local", "the recording server's time zone, in which the archive's date folders are named")
 	f.IntVar(&opts.parallel, "parallel", 4, "chunks copied at once")
+	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs (\"\" for none), so that a re-run reads only what changed")
 	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
 	return cmd
 }
@@ -112,7 +117,7 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
 	res, err := footage.Backup(ctx, footage.BackupOptions{
 		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,
-		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel,
+		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel, ScanCache: scanCachePath(opts.cacheDir, opts.source, lay),
 		Progress: out.progress, Log: g.log,
 	})
 	out.done()
@@ -141,6 +146,28 @@ func backupIncomplete(res footage.Result) error {
 		errs = append(errs, fmt.Errorf("%d chunks could not be read from the archive (first: %s)", len(res.SourceFailed), res.SourceFailed[0]))
 	}
 	return fmt.Errorf("footage backup incomplete: %w", errors.Join(errs...))
+}
+
+// defaultCacheDir is the user's cache folder for vigil, or "" (no cache) when there is none.
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "vigil")
+}
+
+// scanCachePath names the scan cache of one archive read with one layout.
+func scanCachePath(dir, source string, lay footage.Layout) string {
+	if dir == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(source)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(abs + "\x00" + lay.Name()))
+	return filepath.Join(dir, "footage-scan-"+hex.EncodeToString(sum[:8])+".gob")
 }
 
 func parseQuality(q string) ([]footage.Stream, error) {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -34,9 +33,11 @@ type BackupOptions struct {
 	Streams  []Stream // nil: both
 	Parallel int      // chunks copied at once; default 4
 	Settle   time.Duration
-	Now      func() time.Time
-	Progress func(Progress) // called from one goroutine at a time
-	Log      *slog.Logger
+	// ScanCache is a file for the archive's folder listings between runs (ScanOptions.Cache).
+	ScanCache string
+	Now       func() time.Time
+	Progress  func(Progress) // called from one goroutine at a time
+	Log       *slog.Logger
 }
 
 // Progress is how far a run has got, in bytes and chunk copies (one chunk to two
@@ -114,22 +115,20 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 		return Result{}, errors.New("back up footage: no storage to back up to")
 	}
 	res := Result{Started: opts.Now()}
-	scan, err := ScanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now})
+	scan, err := ScanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now, Cache: opts.ScanCache})
 	if err != nil {
 		return res, err
 	}
 	res.Unmatched = scan.Unmatched
-	closed := selected(scan.Closed, opts)
-	recording := selected(scan.Recording, opts)
+	closed, recording, all := selected(scan.Closed, opts), selected(scan.Recording, opts), selected(scan.All, opts)
 	res.Chunks, res.Recording = len(closed), len(recording)
-	all := append(slices.Clone(closed), recording...)
-	slices.SortFunc(all, func(a, b File) int { return a.Start.Compare(b.Start) })
 
 	r := &run{opts: opts, res: &res, all: all, recording: map[string]bool{}}
 	for _, f := range recording {
 		r.recording[f.Path] = true
 	}
 	for _, t := range opts.Targets {
+		sweepIfDue(ctx, t, opts)
 		ts, err := r.loadTarget(ctx, t, closed)
 		if err != nil {
 			// An index that cannot be read is this storage's failure, not the run's.
@@ -143,8 +142,42 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	return res, err
 }
 
+// sweepEvery is how often a storage is swept of what killed runs left behind. A sweep walks
+// the server's whole folder on the storage, which a re-run must not pay for every time.
+const sweepEvery = 24 * time.Hour
+
+// sweepIfDue removes the temporary files and incomplete uploads killed runs left on a
+// storage, at most once a day, as a marker object below the server's root records. What
+// they left only takes space, so a sweep that fails does not hold the backup back: it is
+// logged, and a later run tries again.
+func sweepIfDue(ctx context.Context, t Target, opts BackupOptions) {
+	marker := ServerRoot(opts.ServerID) + "/.vigil/swept"
+	var last time.Time
+	if err := readJSON(ctx, t.Storage, marker, &last); err == nil && opts.Now().Sub(last) < sweepEvery {
+		return
+	}
+	swept, ok, err := storage.SweepOf(ctx, t.Storage, ServerRoot(opts.ServerID), time.Hour)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			opts.Log.Warn("could not remove what interrupted uploads left on the storage", "storage", t.Name, "err", err)
+		}
+		return
+	case swept > 0:
+		opts.Log.Info("removed what interrupted uploads left on the storage", "storage", t.Name, "removed", swept)
+	}
+	if ok {
+		if err := writeJSON(ctx, t.Storage, marker, opts.Now().UTC()); err != nil && ctx.Err() == nil {
+			opts.Log.Warn("could not note the sweep on the storage", "storage", t.Name, "err", err)
+		}
+	}
+}
+
 // selected keeps the chunks of the chosen cameras and streams.
 func selected(files []File, opts BackupOptions) []File {
+	if opts.Cameras == nil && opts.Streams == nil {
+		return files // the common case: no copy of a large archive's list
+	}
 	var out []File
 	for _, f := range files {
 		if (opts.Cameras == nil || slices.Contains(opts.Cameras, f.Camera)) &&
@@ -326,29 +359,32 @@ func (r *run) put(ctx context.Context, s storage.Storage, f File) (rec Record, e
 	if before.Size() != f.Size || !before.ModTime().Equal(f.ModTime) {
 		return rec, false, errChanged
 	}
-	fsrc, err := storage.FileSource(file)
+	src, err := storage.FileSource(file)
 	if err != nil {
 		return rec, false, &sourceError{err}
 	}
-	src := newHashingSource(fsrc)
+	// The hash comes from a second reader beside the copy, so that the copy itself can go
+	// through the kernel (copy_file_range) without passing through this process.
+	sum := make(chan hashResult, 1)
+	go func() { sum <- hashFile(ctx, file, f.Size) }()
 	name := ServerRoot(r.opts.ServerID) + "/" + f.Path
 	err = s.Put(ctx, name, src, storage.PutOptions{NoOverwrite: true})
 	if errors.Is(err, storage.ErrExists) {
 		fi, serr := s.Stat(ctx, name)
 		if serr != nil {
-			return rec, false, serr
-		}
-		if fi.Size != f.Size {
-			return rec, false, fmt.Errorf("%s is on the storage with %d bytes, the archive has %d: remove it there to copy it again", name, fi.Size, f.Size)
-		}
-		existed, err = true, nil
-		// The refused put may have stopped reading early: hash the file itself.
-		if err := src.rehash(); err != nil {
-			return rec, false, &sourceError{err}
+			err = serr
+		} else if fi.Size != f.Size {
+			err = fmt.Errorf("%s is on the storage with %d bytes, the archive has %d: remove it there to copy it again", name, fi.Size, f.Size)
+		} else {
+			existed, err = true, nil
 		}
 	}
+	h := <-sum
 	if err != nil {
 		return rec, false, err
+	}
+	if h.err != nil {
+		return rec, false, &sourceError{h.err}
 	}
 	after, err := file.Stat()
 	if err != nil {
@@ -361,7 +397,7 @@ func (r *run) put(ctx context.Context, s storage.Storage, f File) (rec Record, e
 		}
 		return rec, false, errChanged
 	}
-	return Record{Path: f.Path, Size: f.Size, SHA256: src.sum(), Start: f.Start, DurationMS: f.Duration.Milliseconds()}, existed, nil
+	return Record{Path: f.Path, Size: f.Size, SHA256: h.sum, Start: f.Start, DurationMS: f.Duration.Milliseconds()}, existed, nil
 }
 
 // maybeFlush writes a storage's index when enough has changed. Called with r.mu held.
@@ -419,34 +455,18 @@ func (r *run) report() {
 	}
 }
 
-// hashingSource hashes what a Put reads of a file.
-type hashingSource struct {
-	storage.Source
-	h hash.Hash
+type hashResult struct {
+	sum string
+	err error
 }
 
-func newHashingSource(src storage.Source) *hashingSource {
-	return &hashingSource{Source: src, h: sha256.New()}
-}
-
-func (s *hashingSource) Read(p []byte) (int, error) {
-	n, err := s.Source.Read(p)
-	s.h.Write(p[:n])
-	return n, err
-}
-
-func (s *hashingSource) Rewind() error {
-	s.h.Reset()
-	return s.Source.Rewind()
-}
-
-// rehash reads the source again from the start, for its hash alone.
-func (s *hashingSource) rehash() error {
-	if err := s.Rewind(); err != nil {
-		return err
+// hashFile hashes the first size bytes of f, reading it at offsets so that it does not
+// disturb another reader of the same file.
+func hashFile(ctx context.Context, f *os.File, size int64) hashResult {
+	h := sha256.New()
+	n, err := io.Copy(h, storage.ContextReader(ctx, io.NewSectionReader(f, 0, size)))
+	if err == nil && n != size {
+		err = fmt.Errorf("hash %s: read %d of %d bytes", f.Name(), n, size)
 	}
-	_, err := io.Copy(io.Discard, s)
-	return err
+	return hashResult{sum: hex.EncodeToString(h.Sum(nil)), err: err}
 }
-
-func (s *hashingSource) sum() string { return hex.EncodeToString(s.h.Sum(nil)) }

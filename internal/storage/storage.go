@@ -113,6 +113,42 @@ func UsageOf(ctx context.Context, s Storage) (u Usage, ok bool, err error) {
 	return Usage{}, false, nil
 }
 
+// Sweeper removes what interrupted Puts left below prefix: temporary files and
+// incomplete uploads older than olderThan (so that Puts in progress, also by other
+// processes, are left alone). It returns how many it removed.
+//
+// A Put removes its own temporary object when it fails; a process that is killed, or a
+// machine that loses power, cannot, and the object stays, hidden from List but taking
+// space, until a sweep. Age is taken from the server: the last modification of a
+// temporary file, which a Put in progress keeps fresh with every write, or the start of
+// an incomplete upload and the last part it received. It is measured against this machine's clock, so olderThan must be
+// well above the clock skew between the two, and above the longest pause of a Put's
+// source. A Put whose temporary object is swept fails.
+//
+// prefix is a folder as for List ("" for the whole storage). Only temporary objects are
+// ever removed, never an object; one that vanishes during the sweep is not an error.
+type Sweeper interface {
+	Sweep(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
+}
+
+// SweepOf sweeps s (see Sweeper), looking through decorators. ok is false when the
+// storage cannot sweep; n is then 0 and err nil. The sweep is not retried: it runs again
+// the next time, and whatever it missed does no harm meanwhile.
+func SweepOf(ctx context.Context, s Storage, prefix string, olderThan time.Duration) (n int, ok bool, err error) {
+	for s != nil {
+		if sw, isSweeper := s.(Sweeper); isSweeper {
+			n, err = sw.Sweep(ctx, prefix, olderThan)
+			return n, true, err
+		}
+		w, isWrapper := s.(Wrapper)
+		if !isWrapper {
+			break
+		}
+		s = w.Unwrap()
+	}
+	return 0, false, nil
+}
+
 // Credentials are the secrets a storage logs in with, kept apart from Location so that a
 // location can be shown anywhere and credentials nowhere.
 type Credentials struct {

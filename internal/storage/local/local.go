@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vigil-backup/vigil/internal/storage"
 )
@@ -24,6 +25,7 @@ type Storage struct {
 var (
 	_ storage.Storage       = (*Storage)(nil)
 	_ storage.UsageReporter = (*Storage)(nil)
+	_ storage.Sweeper       = (*Storage)(nil)
 )
 
 // Open returns the storage in folder root, which must exist: when a backup disk is not
@@ -267,6 +269,59 @@ func (s *Storage) Remove(ctx context.Context, name string) error {
 		return classify("remove", name, err)
 	}
 	return classify("remove", name, syncDir(filepath.Dir(full)))
+}
+
+// Sweep removes the temporary files below the folder prefix that were last written more
+// than olderThan ago: those of Puts whose process died. Only regular files with a
+// temporary name are removed; a folder of that name is walked like any other.
+func (s *Storage) Sweep(ctx context.Context, prefix string, olderThan time.Duration) (int, error) {
+	if err := storage.ValidPrefix(prefix); err != nil {
+		return 0, err
+	}
+	start := s.path(prefix)
+	if fi, err := os.Stat(start); errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		return 0, nil
+	} else if err != nil {
+		return 0, classify("sweep", prefix, err)
+	}
+	cutoff := time.Now().Add(-olderThan)
+	removed := 0
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while we walked
+			}
+			return classify("sweep", prefix, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return classify("sweep", prefix, err)
+		}
+		if !d.Type().IsRegular() || !storage.IsTemp(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return classify("sweep", prefix, err)
+		}
+		if fi.ModTime().After(cutoff) {
+			return nil
+		}
+		// No flush of the folder: a removal that a crash undoes is redone by the next sweep.
+		switch err := os.Remove(p); {
+		case errors.Is(err, fs.ErrNotExist):
+			// Another sweep was first.
+		case err != nil:
+			rel, _ := filepath.Rel(s.root, p)
+			return classify("sweep", filepath.ToSlash(rel), err)
+		default:
+			removed++
+		}
+		return nil
+	})
+	return removed, err
 }
 
 // Usage reports the space of the file system the folder is on.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vigil-backup/vigil/internal/storage"
 	"github.com/vigil-backup/vigil/internal/storage/local"
@@ -35,6 +36,9 @@ func TestConformance(t *testing.T) {
 				return nil
 			})
 			return debris
+		},
+		MakeDebris: func(t *testing.T, s storage.Storage, prefix string) time.Duration {
+			return storagetest.WriteDebris(t, filepath.Join(s.(*local.Storage).Root(), filepath.FromSlash(prefix)))
 		},
 		Full: func(t *testing.T) storage.Storage {
 			return open(t, testenv.Volume(t, storagetest.FullSize))

@@ -61,7 +61,10 @@ type Storage struct {
 	buffers   sync.Pool
 }
 
-var _ storage.Storage = (*Storage)(nil)
+var (
+	_ storage.Storage = (*Storage)(nil)
+	_ storage.Sweeper = (*Storage)(nil)
+)
 
 // Open connects to the bucket of loc, as the user cred.User (else loc.User) with the secret
 // key cred.Password. When neither a user nor a secret is given, the keys come from
@@ -358,11 +361,16 @@ func (s *Storage) abort(name, key, uploadID string, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	err := s.core.AbortMultipartUpload(ctx, s.bucket, key, uploadID)
-	var resp minio.ErrorResponse
-	if err == nil || (errors.As(err, &resp) && resp.Code == minio.NoSuchUpload) {
+	if err == nil || noSuchUpload(err) {
 		return cause
 	}
 	return fmt.Errorf("%w (and its incomplete upload could not be removed: %v)", cause, oneLine(unwrapURL(err), s.secret))
+}
+
+// noSuchUpload reports whether err says that an upload is no longer in progress.
+func noSuchUpload(err error) bool {
+	var resp minio.ErrorResponse
+	return errors.As(err, &resp) && resp.Code == minio.NoSuchUpload
 }
 
 // putOptions are the headers of a PUT, CreateMultipartUpload or CompleteMultipartUpload.
@@ -571,6 +579,79 @@ func (s *Storage) Remove(ctx context.Context, name string) error {
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	return s.classify(ctx, "remove", name, err)
+}
+
+// Sweep aborts the incomplete multipart uploads below the folder prefix that were started
+// more than olderThan ago and have had no part uploaded since: those of Puts whose process
+// died. An upload that is still sending parts is left alone however old it is. A bucket
+// lifecycle rule (AbortIncompleteMultipartUpload) does the same on the server's side.
+func (s *Storage) Sweep(ctx context.Context, prefix string, olderThan time.Duration) (int, error) {
+	if err := storage.ValidPrefix(prefix); err != nil {
+		return 0, err
+	}
+	below := s.listPrefix(prefix)
+	cutoff := time.Now().Add(-olderThan)
+	// MinIO lists uploads by prefix only for a whole key and silently lists nothing for a
+	// folder, so the whole bucket is listed and filtered here. A bucket has few incomplete
+	// uploads at any time.
+	var stale []minio.ObjectMultipartInfo
+	keyMarker, idMarker := "", ""
+	for {
+		page, err := s.core.ListMultipartUploads(ctx, s.bucket, "", keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return 0, s.classify(ctx, "sweep", prefix, err)
+		}
+		for _, u := range page.Uploads {
+			// An upload of unknown age may be in progress.
+			if strings.HasPrefix(u.Key, below) && !u.Initiated.IsZero() && !u.Initiated.After(cutoff) {
+				stale = append(stale, u)
+			}
+		}
+		if !page.IsTruncated || (page.NextKeyMarker == keyMarker && page.NextUploadIDMarker == idMarker) {
+			break
+		}
+		keyMarker, idMarker = page.NextKeyMarker, page.NextUploadIDMarker
+	}
+	removed := 0
+	for _, u := range stale {
+		name := strings.TrimPrefix(u.Key, s.listPrefix(""))
+		active, err := s.sentPartSince(ctx, u, cutoff)
+		if err == nil && active {
+			continue
+		}
+		if err == nil {
+			err = s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID)
+		}
+		switch {
+		case err == nil:
+			removed++
+		case noSuchUpload(err):
+			// Completed or aborted meanwhile.
+		default:
+			return removed, s.classify(ctx, "sweep", name, err)
+		}
+	}
+	return removed, nil
+}
+
+// sentPartSince reports whether a part of upload u was uploaded after t.
+func (s *Storage) sentPartSince(ctx context.Context, u minio.ObjectMultipartInfo, t time.Time) (bool, error) {
+	marker := 0
+	for {
+		page, err := s.core.ListObjectParts(ctx, s.bucket, u.Key, u.UploadID, marker, 1000)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range page.ObjectParts {
+			if p.LastModified.After(t) {
+				return true, nil
+			}
+		}
+		if !page.IsTruncated || page.NextPartNumberMarker <= marker {
+			return false, nil
+		}
+		marker = page.NextPartNumberMarker
+	}
 }
 
 // Close drops the idle connections to the server.

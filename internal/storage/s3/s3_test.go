@@ -88,6 +88,30 @@ func incompleteUploads(t *testing.T, s storage.Storage) []string {
 	return names
 }
 
+// interruptedUpload starts a multipart upload in the folder prefix of the storage, sends
+// one part and neither completes nor aborts it, as a Put whose process is killed leaves it.
+// The server dates the upload itself, so it is brand new.
+func interruptedUpload(t *testing.T, s storage.Storage, prefix string) time.Duration {
+	t.Helper()
+	v, ok := places.Load(s)
+	if !ok {
+		t.Fatalf("debris in a storage the tests did not open: %T", s)
+	}
+	p := v.(place)
+	key := storage.JoinPrefix(p.prefix, storage.JoinPrefix(prefix, "interrupted"))
+	core := minio.Core{Client: p.m.Client(t)}
+	ctx := ctxFor(t)
+	id, err := core.NewMultipartUpload(ctx, p.bucket, key, minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatalf("start an upload of %s: %v", key, err)
+	}
+	part := storagetest.RandomBytes(61, 64<<10)
+	if _, err := core.PutObjectPart(ctx, p.bucket, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+		t.Fatalf("upload a part of %s: %v", key, err)
+	}
+	return 0
+}
+
 func TestConformance(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	m.MakeBucket(t, "conformance")
@@ -96,9 +120,10 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T) storage.Storage {
 			return open(t, m, "conformance", fmt.Sprintf("suite/%03d", n.Add(1)))
 		},
-		Debris: incompleteUploads,
-		Stop:   m.Stop,
-		Start:  m.Start,
+		Debris:     incompleteUploads,
+		MakeDebris: interruptedUpload,
+		Stop:       m.Stop,
+		Start:      m.Start,
 		Full: func(t *testing.T) storage.Storage {
 			// MinIO takes a write only when twice its size is free (its erasure-coding
 			// reserve), so on FullSize bytes even the suite's FullSize/2 object would be

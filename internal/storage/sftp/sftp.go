@@ -41,6 +41,7 @@ type Storage struct {
 var (
 	_ storage.Storage       = (*Storage)(nil)
 	_ storage.UsageReporter = (*Storage)(nil)
+	_ storage.Sweeper       = (*Storage)(nil)
 )
 
 var errClosed = errors.New("the storage is closed")
@@ -545,6 +546,18 @@ func (s *Storage) List(ctx context.Context, prefix string, fn func(storage.FileI
 	if err != nil {
 		return classify("list", prefix, nil, err)
 	}
+	return s.walk(ctx, c, "list", prefix, func(rel string, e os.FileInfo) error {
+		if storage.IsTemp(e.Name()) {
+			return nil
+		}
+		return fn(storage.FileInfo{Name: rel, Size: e.Size(), ModTime: e.ModTime()})
+	})
+}
+
+// walk calls fn with the name and the entry of every regular file below the folder
+// prefix, temporary ones too, reading several folders at once; fn is called from one
+// goroutine at a time. A prefix that does not exist, or names a file, has nothing below it.
+func (s *Storage) walk(ctx context.Context, c *conn, op, prefix string, fn func(rel string, e os.FileInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -553,7 +566,7 @@ func (s *Storage) List(ctx context.Context, prefix string, fn func(storage.FileI
 		entries []os.FileInfo
 		err     error
 	}
-	// Buffered for every reader in flight, so that none blocks when List returns early.
+	// Buffered for every reader in flight, so that none blocks when walk returns early.
 	results := make(chan folder, listWorkers)
 	pending := []string{prefix}
 	running := 0
@@ -581,23 +594,60 @@ func (s *Storage) List(ctx context.Context, prefix string, fn func(storage.FileI
 			continue
 		case r.err != nil:
 			if err := ctx.Err(); err != nil {
-				return classify("list", prefix, c, err)
+				return classify(op, prefix, c, err)
 			}
-			return s.fail("list", prefix, c, r.err)
+			return s.fail(op, prefix, c, r.err)
 		}
 		for _, e := range r.entries {
 			switch {
 			case e.IsDir():
 				pending = append(pending, storage.JoinPrefix(r.rel, e.Name()))
-			case e.Mode().IsRegular() && !storage.IsTemp(e.Name()):
-				fi := storage.FileInfo{Name: storage.JoinPrefix(r.rel, e.Name()), Size: e.Size(), ModTime: e.ModTime()}
-				if err := fn(fi); err != nil {
+			case e.Mode().IsRegular():
+				if err := fn(storage.JoinPrefix(r.rel, e.Name()), e); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// Sweep removes the temporary files below the folder prefix that were last written more
+// than olderThan ago: those of Puts whose process died, or whose connection broke for
+// good before the storage could remove them. Only regular files with a temporary name are
+// removed.
+func (s *Storage) Sweep(ctx context.Context, prefix string, olderThan time.Duration) (int, error) {
+	if err := storage.ValidPrefix(prefix); err != nil {
+		return 0, err
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	c, err := s.client(ctx)
+	if err != nil {
+		return 0, classify("sweep", prefix, nil, err)
+	}
+	stop := s.abortOnCancel(ctx, c)
+	defer stop()
+	cutoff := time.Now().Add(-olderThan)
+	removed := 0
+	err = s.walk(ctx, c, "sweep", prefix, func(rel string, e os.FileInfo) error {
+		if !storage.IsTemp(e.Name()) || e.ModTime().After(cutoff) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return classify("sweep", prefix, c, err)
+		}
+		err := c.sftp.Remove(s.path(rel))
+		switch {
+		case err == nil:
+			removed++
+		case errors.Is(err, os.ErrNotExist):
+			// Gone already.
+		default:
+			return s.fail("sweep", rel, c, err)
+		}
+		return nil
+	})
+	return removed, err
 }
 
 // Remove deletes an object. It checks first that name is a file: SFTP clients remove an

@@ -81,6 +81,9 @@ func harness(d *testenv.SSHD, how login) storagetest.Harness {
 			})
 			return debris
 		},
+		MakeDebris: func(t *testing.T, s storage.Storage, prefix string) time.Duration {
+			return storagetest.WriteDebris(t, filepath.Join(s.(*sftp.Storage).Root(), filepath.FromSlash(prefix)))
+		},
 		Stop:  d.Stop,
 		Start: d.Start,
 		Full: func(t *testing.T) storage.Storage {

@@ -23,6 +23,7 @@ const (
 	statusObjectNameNotFound     = 0xC0000034
 	statusObjectNameCollision    = 0xC0000035
 	statusObjectPathNotFound     = 0xC000003A
+	statusSharingViolation       = 0xC0000043
 	statusQuotaExceeded          = 0xC0000044
 	statusDeletePending          = 0xC0000056
 	statusNoSuchUser             = 0xC0000064

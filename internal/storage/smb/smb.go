@@ -60,6 +60,7 @@ type Storage struct {
 var (
 	_ storage.Storage       = (*Storage)(nil)
 	_ storage.UsageReporter = (*Storage)(nil)
+	_ storage.Sweeper       = (*Storage)(nil)
 )
 
 // conn is one TCP connection with its session and tree connection.
@@ -578,22 +579,34 @@ func (s *Storage) List(ctx context.Context, prefix string, fn func(storage.FileI
 		return err
 	}
 	defer cl.end()
+	return s.walk(ctx, cl, "list", prefix, func(rel string, e fs.FileInfo) error {
+		if storage.IsTemp(e.Name()) {
+			return nil
+		}
+		return fn(storage.FileInfo{Name: rel, Size: e.Size(), ModTime: e.ModTime()})
+	})
+}
+
+// walk calls fn with the name and the entry of every file below the folder prefix,
+// temporary ones too, depth first. A prefix that does not exist, or names a file, has
+// nothing below it.
+func (s *Storage) walk(ctx context.Context, cl *call, op, prefix string, fn func(rel string, e fs.FileInfo) error) error {
 	pending := []string{prefix}
 	for len(pending) > 0 {
 		dir := pending[len(pending)-1]
 		pending = pending[:len(pending)-1]
 		var entries []fs.FileInfo
-		err := cl.await(ctx, "list", prefix, func() (err error) {
+		err := cl.await(ctx, op, prefix, func() (err error) {
 			entries, err = cl.share.ReadDir(s.smbPath(dir))
 			return err
 		}, nil)
 		switch {
 		case err != nil && dir == prefix && ctx.Err() == nil && s.notFolder(cl.share, dir, err):
-			return nil // a missing prefix, or an object's name, lists nothing
+			return nil
 		case err != nil && dir != prefix && errors.Is(err, fs.ErrNotExist):
 			continue // removed while we walked
 		case err != nil:
-			return s.fail(ctx, cl.c, "list", prefix, err)
+			return s.fail(ctx, cl.c, op, prefix, err)
 		}
 		for _, e := range entries {
 			rel := storage.JoinPrefix(dir, e.Name())
@@ -601,18 +614,52 @@ func (s *Storage) List(ctx context.Context, prefix string, fn func(storage.FileI
 				pending = append(pending, rel)
 				continue
 			}
-			if storage.IsTemp(e.Name()) {
-				continue
-			}
 			if err := ctx.Err(); err != nil {
-				return cancelled(ctx, "list", prefix)
+				return cancelled(ctx, op, prefix)
 			}
-			if err := fn(storage.FileInfo{Name: rel, Size: e.Size(), ModTime: e.ModTime()}); err != nil {
+			if err := fn(rel, e); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// Sweep removes the temporary files below the folder prefix that were last written more
+// than olderThan ago: those of Puts whose process died, or whose connection broke for
+// good before the storage could remove them. Only plain files with a temporary name are
+// removed. A file that a writer still holds open is left alone: Put opens its temporary
+// file without sharing delete access, so the server refuses to remove it.
+func (s *Storage) Sweep(ctx context.Context, prefix string, olderThan time.Duration) (int, error) {
+	if err := storage.ValidPrefix(prefix); err != nil {
+		return 0, err
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	cl, err := s.begin(ctx, "sweep", prefix)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.end()
+	cutoff := time.Now().Add(-olderThan)
+	removed := 0
+	err = s.walk(ctx, cl, "sweep", prefix, func(rel string, e fs.FileInfo) error {
+		if !storage.IsTemp(e.Name()) || !e.Mode().IsRegular() || e.ModTime().After(cutoff) {
+			return nil
+		}
+		err := cl.await(ctx, "sweep", rel, func() error {
+			return cl.share.Remove(s.smbPath(rel))
+		}, nil)
+		switch kind, _ := classify(err); {
+		case err == nil:
+			removed++
+		case kind == storage.ErrNotFound, status(err) == statusSharingViolation:
+			// Gone already, or still open by a writer that is alive.
+		default:
+			return s.fail(ctx, cl.c, "sweep", rel, err)
+		}
+		return nil
+	})
+	return removed, err
 }
 
 // notFolder reports whether ReadDir failed with err because dir does not exist or is a

@@ -95,8 +95,11 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 		Debris: func(t *testing.T, s storage.Storage) []string { return debris(disk.root(t, s)) },
-		Stop:   srv.Stop,
-		Start:  srv.Start,
+		MakeDebris: func(t *testing.T, s storage.Storage, prefix string) time.Duration {
+			return storagetest.WriteDebris(t, filepath.Join(disk.root(t, s), filepath.FromSlash(prefix)))
+		},
+		Stop:  srv.Stop,
+		Start: srv.Start,
 		Full: func(t *testing.T) storage.Storage {
 			full := testenv.StartSamba(t, testenv.SambaOptions{Shares: map[string]testenv.SambaShare{
 				"full": {Path: testenv.Volume(t, storagetest.FullSize)},

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +32,14 @@ type Harness struct {
 	// show: temporary files, incomplete multipart uploads. Required: a cancelled Put must
 	// leave nothing at all.
 	Debris func(t *testing.T, s storage.Storage) []string
+
+	// MakeDebris leaves one temporary object in the folder prefix, which holds an object
+	// already, as a Put leaves it when its process is killed: a temporary file, or an
+	// incomplete multipart upload, made on the server behind the storage's back and dated
+	// back as far as the server allows. It returns that age (0 where the server keeps its
+	// own dates). Nil for storages whose Puts leave nothing behind; the Sweep case is
+	// then skipped.
+	MakeDebris func(t *testing.T, s storage.Storage, prefix string) (age time.Duration)
 
 	// Stop and Start stop the server and start it again on the same address, keeping its
 	// data. Nil for storages without a server (local folders). They may be called from any
@@ -59,6 +69,32 @@ type Harness struct {
 	ReportsUsage bool
 }
 
+// DebrisAge is how old WriteDebris makes a temporary file.
+const DebrisAge = 2 * time.Hour
+
+// WriteDebris writes a temporary file into folder dir of a file system, last written
+// DebrisAge ago, as a Put whose process was killed leaves it. It is Harness.MakeDebris for
+// storages whose folders the test can reach on disk, and returns DebrisAge.
+func WriteDebris(t *testing.T, dir string) time.Duration {
+	t.Helper()
+	f, err := os.CreateTemp(dir, storage.TempPrefix+"*")
+	if err != nil {
+		t.Fatalf("make debris: %v", err)
+	}
+	_, err = f.Write(RandomBytes(59, 64<<10))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("make debris: %v", err)
+	}
+	old := time.Now().Add(-DebrisAge)
+	if err := os.Chtimes(f.Name(), old, old); err != nil {
+		t.Fatalf("make debris: %v", err)
+	}
+	return DebrisAge
+}
+
 // FullSize is the size of the volume Harness.Full makes.
 const FullSize = 16 << 20
 
@@ -83,6 +119,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("NoSpace", func(t *testing.T) { testNoSpace(t, h) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, h) })
 	t.Run("Close", func(t *testing.T) { testClose(t, h) })
+	t.Run("Sweep", func(t *testing.T) { testSweep(t, h) })
 	if h.Stop != nil {
 		t.Run("RestartBetweenCalls", func(t *testing.T) { testRestartBetweenCalls(t, h) })
 		t.Run("RestartMidTransfer", func(t *testing.T) { testRestartMidTransfer(t, h) })
@@ -630,6 +667,112 @@ func testClose(t *testing.T, h Harness) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("a second close: %v", err)
 	}
+}
+
+func testSweep(t *testing.T, h Harness) {
+	if h.MakeDebris == nil {
+		t.Skip("the storage's Puts leave no debris")
+	}
+	s := h.New(t)
+	sw, ok := s.(storage.Sweeper)
+	if !ok {
+		t.Fatalf("%T leaves debris but cannot sweep it", s)
+	}
+	ctx := testContext(t)
+	objects := map[string][]byte{
+		"swept/kept":         RandomBytes(41, 1000),
+		"swept/deep/kept":    RandomBytes(43, 70000),
+		"swept/deep/er/kept": RandomBytes(47, 10),
+		"other/kept":         RandomBytes(53, 100),
+	}
+	for name, data := range objects {
+		MustPut(t, s, name, data)
+	}
+	age := h.MakeDebris(t, s, "swept/deep")
+	inside := h.Debris(t, s)
+	h.MakeDebris(t, s, "other")
+	outside := without(h.Debris(t, s), inside)
+	if len(inside) != 1 || len(outside) != 1 {
+		t.Fatalf("made debris in two folders, found %q and then %q more", inside, outside)
+	}
+	stale := age / 2
+
+	// Only below the prefix, and also through a decorator.
+	n, ok, err := storage.SweepOf(ctx, retry.New(s, retry.Policy{Attempts: 1}), "swept", stale)
+	if err != nil || !ok || n != 1 {
+		t.Fatalf("sweep through the retry decorator: %d removed, sweeper found %v, error %v; want 1 removed", n, ok, err)
+	}
+	if d := h.Debris(t, s); !slices.Equal(d, outside) {
+		t.Fatalf("after sweeping swept/: debris %q, want only %q outside it", d, outside)
+	}
+
+	// The temporary object of a Put in progress is not debris when it is younger than
+	// olderThan, and the Put goes on.
+	data := RandomBytes(59, 24<<20)
+	src := newGatedSource(ctx, data, 10<<20)
+	errc := make(chan error, 1)
+	go func() { errc <- s.Put(ctx, "swept/deep/in-progress", src, storage.PutOptions{}) }()
+	select {
+	case <-src.reached:
+	case err := <-errc:
+		t.Fatalf("put ended before its source was read: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	writing := without(h.Debris(t, s), outside)
+	if len(writing) == 0 {
+		t.Fatalf("a put in progress has no temporary object on the server")
+	}
+	n, err = sw.Sweep(ctx, "swept", time.Hour)
+	if err != nil || n != 0 {
+		t.Fatalf("sweep of what is older than an hour during a put: %d removed, %v; want none", n, err)
+	}
+	if gone := without(writing, h.Debris(t, s)); len(gone) != 0 {
+		t.Fatalf("the sweep removed the temporary object of a put in progress: %q", gone)
+	}
+	close(src.open)
+	if err := <-errc; err != nil {
+		t.Fatalf("put during a sweep: %v", err)
+	}
+	objects["swept/deep/in-progress"] = data
+
+	n, err = sw.Sweep(ctx, "", stale)
+	if err != nil || n != 1 {
+		t.Fatalf("sweep of the whole storage: %d removed, %v; want 1", n, err)
+	}
+	if d := h.Debris(t, s); len(d) != 0 {
+		t.Fatalf("debris after sweeping the whole storage: %q", d)
+	}
+	n, err = sw.Sweep(ctx, "nope/deeper", 0)
+	if err != nil || n != 0 {
+		t.Fatalf("sweep of a missing folder: %d removed, %v", n, err)
+	}
+	n, err = sw.Sweep(ctx, "swept/kept", 0)
+	if err != nil || n != 0 {
+		t.Fatalf("sweep of an object's name: %d removed, %v", n, err)
+	}
+	_, err = sw.Sweep(ctx, "../x", 0)
+	wantKind(t, "sweep ../x", err, storage.ErrInvalidName)
+
+	want := slices.Sorted(maps.Keys(objects))
+	if got := Names(t, s, ""); !slices.Equal(got, want) {
+		t.Fatalf("objects after sweeps: got %q, want %q", got, want)
+	}
+	for name, data := range objects {
+		if got := MustRead(t, s, name); !bytes.Equal(got, data) {
+			t.Fatalf("after sweeps, %s reads %d bytes that differ from the %d put", name, len(got), len(data))
+		}
+	}
+}
+
+// without returns the strings of a that are not in b.
+func without(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func testRestartBetweenCalls(t *testing.T, h Harness) {

@@ -1,0 +1,224 @@
+// Command footage measures Vigil's footage backup, the real vigil binary, against the tools
+// an operator would use instead, in the same run on the same archive (scripts/bench runs
+// it):
+//
+//   - an initial backup of a generated archive (Nx layout, 16 cameras, both streams, 2–10
+//     MiB chunks) from one local folder to another, against cp -r, rsync -a, rclone copy
+//     and restic backup, each followed by a timed sync since Vigil flushes every chunk;
+//   - a re-run with nothing new over an archive of 100,000 chunk files, against rsync and
+//     rclone doing the same, with warm and with cold caches;
+//   - Vigil's peak memory (maximum resident set) in both.
+package main
+
+import (
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	initialMiB := flag.Int("initial-mib", 2048, "size of the archive of the initial backup, in MiB")
+	rerunChunks := flag.Int("rerun-chunks", 100_000, "chunk files in the archive of the no-change re-run")
+	runs := flag.Int("runs", 3, "runs per tool; the median is reported")
+	flag.Parse()
+	work, err := os.MkdirTemp("", "vigil-bench-footage-")
+	check(err)
+	defer os.RemoveAll(work)
+	vigil := filepath.Join(work, "vigil")
+	build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	check(build.Run())
+
+	fmt.Printf("Footage backup benchmark, median of %d runs; ratios are the tool's time over Vigil's (above 1.00x Vigil is faster).\n\n", *runs)
+	initial(work, vigil, *initialMiB, *runs)
+	rerun(work, vigil, *rerunChunks, *runs)
+}
+
+// tool is one way of copying the archive src to dst.
+type tool struct {
+	name string
+	cmd  func(src, dst string) []string
+	// prepare readies dst (restic needs a repository).
+	prepare func(dst string)
+}
+
+func tools(vigil string) []tool {
+	return []tool{
+		{name: "vigil", cmd: func(src, dst string) []string {
+			return []string{vigil, "footage", "backup", "--source", src, "--layout", "nx", "--timezone", "UTC", "--to", dst, "--server-id", "bench",
+				"--cache-dir", filepath.Join(filepath.Dir(dst), "vigil-cache-"+filepath.Base(dst))}
+		}},
+		{name: "cp -r", cmd: func(src, dst string) []string { return []string{"cp", "-r", src + "/.", dst} }},
+		{name: "rsync -a", cmd: func(src, dst string) []string { return []string{"rsync", "-a", src + "/", dst + "/"} }},
+		{name: "rclone copy", cmd: func(src, dst string) []string {
+			return []string{"rclone", "copy", "--config", "/dev/null", src, dst}
+		}},
+		{name: "restic backup", cmd: func(src, dst string) []string {
+			return []string{"restic", "-q", "-r", dst, "backup", src}
+		}, prepare: func(dst string) {
+			run([]string{"restic", "-q", "-r", dst, "init"})
+		}},
+	}
+}
+
+func initial(work, vigil string, mib, runs int) {
+	src := filepath.Join(work, "archive")
+	n, size := makeArchive(src, int64(mib)<<20, 2<<20, 10<<20, 16)
+	fmt.Printf("Initial backup, local to local: %d chunks, %d MiB\n", n, size>>20)
+	times := map[string][]time.Duration{}
+	var rss int64
+	all := tools(vigil)
+	for round := range runs {
+		for i := range all {
+			tl := all[(i+round)%len(all)]
+			dst := filepath.Join(work, "dst")
+			os.RemoveAll(dst)
+			check(os.MkdirAll(dst, 0o755))
+			if tl.prepare != nil {
+				tl.prepare(dst)
+			}
+			dropCaches()
+			start := time.Now()
+			ru := run(tl.cmd(src, dst))
+			run([]string{"sync"})
+			times[tl.name] = append(times[tl.name], time.Since(start))
+			if tl.name == "vigil" {
+				rss = max(rss, ru.Maxrss)
+			}
+		}
+	}
+	report(all, times, size)
+	fmt.Printf("  vigil peak RSS: %.0f MiB\n\n", float64(rss)/1024)
+}
+
+func rerun(work, vigil string, chunks, runs int) {
+	src := filepath.Join(work, "many")
+	// Tiny chunks: the re-run is about finding what is new, not about bytes.
+	perStream := chunks / 32
+	n, _ := makeArchive(src, int64(perStream*32)*1024, 1024, 1024, 16)
+	fmt.Printf("Re-run with nothing new: %d chunk files\n", n)
+	all := slices.DeleteFunc(tools(vigil), func(t tool) bool { return t.name == "cp -r" || t.name == "restic backup" })
+	dsts := map[string]string{}
+	for _, tl := range all {
+		dst := filepath.Join(work, "rerun-"+strings.Fields(tl.name)[0])
+		check(os.MkdirAll(dst, 0o755))
+		run(tl.cmd(src, dst)) // the first, full copy is not timed
+		dsts[tl.name] = dst
+	}
+	for _, cold := range []bool{false, true} {
+		times := map[string][]time.Duration{}
+		var rss int64
+		for round := range runs {
+			for i := range all {
+				tl := all[(i+round)%len(all)]
+				if cold {
+					dropCaches()
+				}
+				start := time.Now()
+				ru := run(tl.cmd(src, dsts[tl.name]))
+				times[tl.name] = append(times[tl.name], time.Since(start))
+				if tl.name == "vigil" {
+					rss = max(rss, ru.Maxrss)
+				}
+			}
+		}
+		fmt.Printf(" caches %s:\n", map[bool]string{false: "warm", true: "dropped"}[cold])
+		report(all, times, 0)
+		fmt.Printf("  vigil peak RSS: %.0f MiB\n", float64(rss)/1024)
+	}
+	fmt.Println()
+}
+
+func report(all []tool, times map[string][]time.Duration, size int64) {
+	v := median(times["vigil"])
+	for _, tl := range all {
+		m := median(times[tl.name])
+		rate := ""
+		if size > 0 {
+			rate = fmt.Sprintf("  %6.0f MiB/s", float64(size)/(1<<20)/m.Seconds())
+		}
+		fmt.Printf("  %-14s %8.3f s%s  %6.2fx\n", tl.name, m.Seconds(), rate, m.Seconds()/v.Seconds())
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// makeArchive writes about total bytes of random chunks, between minSize and maxSize each,
+// in the Nx layout: hi and lo streams of cameras, 10-second chunks one after another.
+func makeArchive(root string, total, minSize, maxSize int64, cameras int) (n int, written int64) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	next := make([]time.Time, cameras*2)
+	for i := range next {
+		next[i] = start
+	}
+	buf := make([]byte, maxSize)
+	for written < total {
+		for i := range next {
+			size := minSize + mrand.Int64N(maxSize-minSize+1)
+			cam, stream := i/2, []string{"hi_quality", "low_quality"}[i%2]
+			t := next[i]
+			rel := fmt.Sprintf("%s/cam%02d/%s/%d_10000.mkv", stream, cam, t.Format("2006/01/02/15"), t.UnixMilli())
+			p := filepath.Join(root, rel)
+			check(os.MkdirAll(filepath.Dir(p), 0o755))
+			_, _ = io.ReadFull(rand.Reader, buf[:size])
+			check(os.WriteFile(p, buf[:size], 0o644))
+			end := t.Add(10 * time.Second)
+			check(os.Chtimes(p, end, end))
+			next[i] = end
+			n++
+			written += size
+			if written >= total {
+				break
+			}
+		}
+	}
+	// A recorder left its past folders alone long ago: their times are not just now.
+	old := time.Now().Add(-time.Hour)
+	check(filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chtimes(p, old, old)
+		}
+		return err
+	}))
+	return n, written
+}
+
+// run runs a command and returns its resource usage; a failure ends the benchmark.
+func run(args []string) *syscall.Rusage {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD=bench", "VIGIL_CONFIG=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(args, " "), err, out)
+		os.Exit(1)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru
+	}
+	return &syscall.Rusage{}
+}
+
+func dropCaches() {
+	run([]string{"sync"})
+	_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,7 +29,7 @@ func newFootageCommand(g *globalOptions) *cobra.Command {
 		Use:   "footage",
 		Short: "Back up camera footage and see how far the backup is",
 	}
-	cmd.AddCommand(newFootageBackupCommand(g), newFootageStatusCommand(g), newFootageVerifyCommand(g), newFootageRestoreCommand(g))
+	cmd.AddCommand(newFootageBackupCommand(g), newFootageStatusCommand(g), newFootageSkipCommand(g), newFootageVerifyCommand(g), newFootageRestoreCommand(g))
 	return cmd
 }
 
@@ -298,6 +300,113 @@ func (p *progressPrinter) result(res footage.Result) error {
 	return nil
 }
 
+type footageSkipOptions struct {
+	storageOptions
+	to       string
+	cameras  []string
+	quality  string
+	from     string
+	yes      bool
+	serverID string
+}
+
+func newFootageSkipCommand(g *globalOptions) *cobra.Command {
+	var opts footageSkipOptions
+	cmd := &cobra.Command{
+		Use:   "skip --to URL|NAME --camera ID [--camera ID] [--from T] [--yes]",
+		Short: "Start cameras' backup to a storage from a moment, leaving older footage out",
+		Long: `Makes the backup of the cameras' footage to the storage start at --from (default: now):
+from the next backup run on, chunks that start before it are not copied there and do not
+hold "complete until" back, which is then at least --from, even where no footage reaches it.
+A chunk that starts before --from is left out whole.
+
+Run it again with an earlier --from to change your mind: the next run copies the older
+footage it no longer skips.`,
+		Args: argsUsage(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFootageSkip(cmd.Context(), g, opts)
+		},
+	}
+	opts.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&opts.to, "to", "", "the backup storage (URL or name in the settings)")
+	f.StringArrayVar(&opts.cameras, "camera", nil, "a camera id; repeat for more")
+	f.StringVar(&opts.quality, "quality", "both", "hi, lo or both")
+	f.StringVar(&opts.from, "from", "", "where the backup starts: RFC 3339 or local time (default: now)")
+	f.BoolVar(&opts.yes, "yes", false, "do not ask for confirmation")
+	f.StringVar(&opts.serverID, "server-id", "", "whose footage (default: this server's id)")
+	return cmd
+}
+
+func runFootageSkip(ctx context.Context, g *globalOptions, opts footageSkipOptions) error {
+	if opts.to == "" || len(opts.cameras) == 0 {
+		return usageError{errors.New("footage skip needs --to and at least one --camera")}
+	}
+	for _, c := range opts.cameras {
+		if err := storage.ValidName(c); err != nil || strings.Contains(c, "/") {
+			return usageError{fmt.Errorf("--camera %q: not a camera id", c)}
+		}
+	}
+	streams, err := parseQuality(opts.quality)
+	if err != nil {
+		return usageError{err}
+	}
+	if streams == nil {
+		streams = []footage.Stream{footage.High, footage.Low}
+	}
+	from := time.Now()
+	if opts.from != "" {
+		if from, err = parseTime("--from", opts.from); err != nil {
+			return err
+		}
+	}
+	// Footage left out is lost to the backup: nobody confirms by accident from a script.
+	if !opts.yes && !stdinIsTerminal() {
+		return usageError{errors.New("footage skip leaves footage out of the backup: give --yes to confirm")}
+	}
+	serverID, err := g.serverID(opts.serverID)
+	if err != nil {
+		return err
+	}
+	s, loc, err := g.openStorage(ctx, opts.to, opts.storageOptions, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	what := fmt.Sprintf("Footage of cameras %s", strings.Join(opts.cameras, ", "))
+	if len(streams) == 1 {
+		what += fmt.Sprintf(" (%s stream)", streams[0])
+	}
+	what += fmt.Sprintf(" before %s will not be backed up to %s", from.Local().Format("2006-01-02 15:04:05 MST"), loc)
+	if !opts.yes {
+		fmt.Fprintf(g.stderr, "%s. Continue? [y/N] ", what)
+		answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("footage skip: not confirmed; nothing changed")
+		}
+	}
+	for _, c := range opts.cameras {
+		for _, st := range streams {
+			if err := footage.SkipBefore(ctx, s, serverID, footage.Key{Camera: c, Stream: st}, from); err != nil {
+				return fmt.Errorf("footage skip %s: %w", loc, err)
+			}
+		}
+	}
+	_, err = fmt.Fprintf(g.stdout, "%s, from the next backup run on.\n", what)
+	return err
+}
+
+// stdinIsTerminal reports whether someone can answer a question on stdin. The null device
+// is a character device like a terminal, but nobody types into it.
+func stdinIsTerminal() bool {
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
+}
+
 type footageStatusOptions struct {
 	storageOptions
 	to       string
@@ -357,8 +466,13 @@ func runFootageStatus(ctx context.Context, g *globalOptions, opts footageStatusO
 		fmt.Fprintf(g.stdout, "No footage of server %s on %s\n", serverID, loc)
 		return nil
 	}
+	skips := slices.ContainsFunc(sts, func(st footage.Status) bool { return !st.SkipBefore.IsZero() })
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CAMERA\tSTREAM\tCOMPLETE UNTIL\tCHUNKS\tSIZE\tUPDATED")
+	header := "CAMERA\tSTREAM\tCOMPLETE UNTIL\tCHUNKS\tSIZE\tUPDATED"
+	if skips {
+		header += "\tSKIPPED BEFORE"
+	}
+	fmt.Fprintln(tw, header)
 	oldest := time.Time{}
 	for i, st := range sts {
 		until := "nothing yet"
@@ -368,7 +482,20 @@ func runFootageStatus(ctx context.Context, g *globalOptions, opts footageStatusO
 		if i == 0 || st.CompleteUntil.Before(oldest) {
 			oldest = st.CompleteUntil
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", st.Camera, st.Stream, until, st.Chunks, bytes(st.Bytes), st.Updated.Local().Format(time.DateTime))
+		// A status written by footage skip alone has no backup run behind it yet.
+		updated := "never"
+		if !st.Updated.IsZero() {
+			updated = st.Updated.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", st.Camera, st.Stream, until, st.Chunks, bytes(st.Bytes), updated)
+		if skips {
+			skipped := "-"
+			if !st.SkipBefore.IsZero() {
+				skipped = st.SkipBefore.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "\t%s", skipped)
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -98,7 +98,8 @@ func (e *sourceError) Error() string { return "read the archive: " + e.err.Error
 func (e *sourceError) Unwrap() error { return e.err }
 
 // Backup copies every selected chunk that a storage lacks to it, oldest first across all
-// cameras, and updates each storage's index and complete-until. A storage that fails is
+// cameras, and updates each storage's index and complete-until. Chunks that start before
+// a series' SkipBefore on a storage are not wanted there. A storage that fails is
 // given up on for this run while the others go on. The error is nil unless the run could
 // not start or was cancelled; Result.Complete tells whether everything got through.
 func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
@@ -123,9 +124,12 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	closed, recording, all := selected(scan.Closed, opts), selected(scan.Recording, opts), selected(scan.All, opts)
 	res.Chunks, res.Recording = len(closed), len(recording)
 
-	r := &run{opts: opts, res: &res, all: all, recording: map[string]bool{}}
+	r := &run{opts: opts, res: &res, all: all, recording: map[string]bool{}, newest: map[Key]time.Time{}}
 	for _, f := range recording {
 		r.recording[f.Path] = true
+	}
+	for _, f := range all {
+		r.newest[KeyOf(f.Chunk)] = f.Start
 	}
 	for _, t := range opts.Targets {
 		sweepIfDue(ctx, t, opts)
@@ -193,6 +197,7 @@ type run struct {
 	res       *Result
 	all       []File // selected chunks, still recording ones too, oldest first
 	recording map[string]bool
+	newest    map[Key]time.Time // the start of each series' newest chunk
 	targets   []*targetState
 
 	mu       sync.Mutex // guards what follows and every targetState
@@ -230,6 +235,9 @@ func (r *run) loadTarget(ctx context.Context, t Target, closed []File) (*targetS
 		ts.series[k], ts.before[k] = si, si.status
 	}
 	for _, f := range closed {
+		if ts.series[KeyOf(f.Chunk)].skipped(f.Chunk) {
+			continue // not wanted on this storage
+		}
 		there, err := ts.has(ctx, r.opts.ServerID, f)
 		if err != nil {
 			return nil, err
@@ -413,6 +421,9 @@ func (r *run) maybeFlush(ctx context.Context, ts *targetState) {
 // flush works out each series' complete-until on the storage and writes its index.
 func (r *run) flush(ctx context.Context, ts *targetState) error {
 	until := CompleteUntil(r.all, func(f File) bool {
+		if ts.series[KeyOf(f.Chunk)].skipped(f.Chunk) {
+			return true
+		}
 		if ts.need[f.Path] {
 			recs := ts.series[KeyOf(f.Chunk)].hours[hourOf(f.Start)]
 			_, ok := recs[f.Path]
@@ -422,9 +433,20 @@ func (r *run) flush(ctx context.Context, ts *targetState) error {
 		return !r.recording[f.Path]
 	})
 	for k, si := range ts.series {
+		if r.newest[k].Before(si.skip) {
+			// Every chunk is skipped: all that is wanted is there up to the skip time, even
+			// when no footage reaches it, and no later, since a skipped chunk's footage
+			// after it is not copied.
+			until[k] = si.skip
+		}
 		si.status.CompleteUntil = until[k]
 		if err := si.flush(ctx, ts.target.Storage, r.opts.ServerID, r.opts.Now()); err != nil {
 			return err
+		}
+		if u := si.status.CompleteUntil; u.IsZero() {
+			delete(until, k)
+		} else {
+			until[k] = u
 		}
 	}
 	ts.result.CompleteUntil = until

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,5 +328,155 @@ func TestBackupIndexHealsAfterCrash(t *testing.T) {
 		if st.Chunks != 4 || st.Bytes == 0 || !st.CompleteUntil.Equal(t0.Add(40*time.Second)) {
 			t.Fatalf("%s after the index healed: %+v", key, st)
 		}
+	}
+}
+
+func skipBefore(t *testing.T, s storage.Storage, k footage.Key, at time.Time) {
+	t.Helper()
+	if err := footage.SkipBefore(context.Background(), s, "srv1", k, at); err != nil {
+		t.Fatalf("skip before %v: %v", at, err)
+	}
+}
+
+// storedOf lists the stored chunks of one series.
+func storedOf(t *testing.T, s storage.Storage, k footage.Key) []string {
+	t.Helper()
+	var out []string
+	for _, rel := range stored(t, s) {
+		if strings.HasPrefix(rel, k.Camera+"/"+string(k.Stream)+"/") {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// TestBackupSkipBefore: chunks of a series that start before its SkipBefore are not
+// copied and do not hold complete-until back; the other stream is backed up whole.
+func TestBackupSkipBefore(t *testing.T) {
+	hi := footage.Key{Camera: "cam1", Stream: footage.High}
+	cases := []struct {
+		name   string
+		skip   time.Time
+		copied int // of cam1/hi's four chunks of 10 s
+		until  time.Time
+	}{
+		{"before every chunk", t0.Add(-time.Minute), 4, t0.Add(40 * time.Second)},
+		{"at a chunk's start", t0.Add(20 * time.Second), 2, t0.Add(40 * time.Second)},
+		// The chunk of [10 s, 20 s) starts before the skip time: it is left out whole.
+		{"inside a chunk", t0.Add(15 * time.Second), 2, t0.Add(40 * time.Second)},
+		// Every chunk is skipped: complete until the skip time, not the end of the last
+		// chunk, whose footage after it is not copied.
+		{"inside the last chunk", t0.Add(35 * time.Second), 0, t0.Add(35 * time.Second)},
+		// Nothing unbacked before the skip time, though no footage reaches it.
+		{"after every chunk", t0.Add(time.Hour), 0, t0.Add(time.Hour)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			now := t0.Add(2 * time.Hour)
+			archive(t, root, []string{"cam1"}, 4, false, now)
+			s := mem.New()
+			skipBefore(t, s, hi, c.skip)
+			res := backup(t, root, now, footage.Target{Name: "s", Storage: s})
+			if tr := res.Targets[0]; !res.Complete() || tr.Copied != c.copied+4 {
+				t.Fatalf("copied %d chunks, want %d of cam1/hi and 4 of cam1/lo: %+v", tr.Copied, c.copied, tr)
+			}
+			if got := storedOf(t, s, hi); len(got) != c.copied {
+				t.Fatalf("stored %q, want the last %d chunks", got, c.copied)
+			}
+			if got := res.Targets[0].CompleteUntil[hi]; !got.Equal(c.until) {
+				t.Fatalf("the run says complete until %v, want %v", got, c.until)
+			}
+			st := statusOf(t, s)
+			if got := st["cam1/hi"]; !got.CompleteUntil.Equal(c.until) || !got.SkipBefore.Equal(c.skip) || got.Chunks != c.copied {
+				t.Fatalf("cam1/hi: %+v, want complete until %v, skip before %v", got, c.until, c.skip)
+			}
+			if got := st["cam1/lo"]; !got.CompleteUntil.Equal(t0.Add(40*time.Second)) || !got.SkipBefore.IsZero() {
+				t.Fatalf("cam1/lo, not skipped: %+v", got)
+			}
+			// A run with nothing new keeps the skip time and complete-until.
+			backup(t, root, now.Add(time.Minute), footage.Target{Name: "s", Storage: s})
+			if got := statusOf(t, s)["cam1/hi"]; !got.CompleteUntil.Equal(c.until) || !got.SkipBefore.Equal(c.skip) {
+				t.Fatalf("cam1/hi after a second run: %+v", got)
+			}
+		})
+	}
+}
+
+// TestBackupSkipMovedBack: moving the skip time back makes the next run copy the chunks no
+// longer skipped, though complete-until had passed them.
+func TestBackupSkipMovedBack(t *testing.T) {
+	hi := footage.Key{Camera: "cam1", Stream: footage.High}
+	root := t.TempDir()
+	now := t0.Add(2 * time.Hour)
+	archive(t, root, []string{"cam1"}, 4, false, now)
+	s := mem.New()
+	skipBefore(t, s, hi, t0.Add(time.Hour))
+	backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	if got := statusOf(t, s)["cam1/hi"]; !got.CompleteUntil.Equal(t0.Add(time.Hour)) || got.Chunks != 0 {
+		t.Fatalf("all skipped: %+v", got)
+	}
+	skipBefore(t, s, hi, t0.Add(20*time.Second))
+	if got := statusOf(t, s)["cam1/hi"]; !got.CompleteUntil.Equal(t0.Add(20*time.Second)) || got.Chunks != 0 {
+		t.Fatalf("complete-until still passes chunks no longer skipped: %+v", got)
+	}
+	res := backup(t, root, now.Add(time.Minute), footage.Target{Name: "s", Storage: s})
+	if tr := res.Targets[0]; tr.Copied != 2 {
+		t.Fatalf("after moving the skip back: %+v", tr)
+	}
+	skipBefore(t, s, hi, time.Time{})
+	res = backup(t, root, now.Add(2*time.Minute), footage.Target{Name: "s", Storage: s})
+	if tr := res.Targets[0]; tr.Copied != 2 {
+		t.Fatalf("after clearing the skip: %+v", tr)
+	}
+	if got := statusOf(t, s)["cam1/hi"]; !got.CompleteUntil.Equal(t0.Add(40*time.Second)) || got.Chunks != 4 || !got.SkipBefore.IsZero() {
+		t.Fatalf("all backed up: %+v", got)
+	}
+}
+
+// skipDuringRun moves a series' skip time while a run copies its first chunk, as an
+// operator running footage skip beside a scheduled backup would.
+type skipDuringRun struct {
+	storage.Storage
+	t    *testing.T
+	key  footage.Key
+	to   time.Time
+	once sync.Once
+}
+
+func (s *skipDuringRun) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
+	if strings.HasSuffix(name, ".bin") {
+		s.once.Do(func() {
+			if err := footage.SkipBefore(ctx, s.Storage, "srv1", s.key, s.to); err != nil {
+				s.t.Errorf("skip during the run: %v", err)
+			}
+		})
+	}
+	return s.Storage.Put(ctx, name, src, opts)
+}
+
+// TestBackupSkipChangedDuringRun: a run keeps to the skip time it read, but does not write
+// over the operator's new one, nor claim complete what it skipped.
+func TestBackupSkipChangedDuringRun(t *testing.T) {
+	hi := footage.Key{Camera: "cam1", Stream: footage.High}
+	root := t.TempDir()
+	now := t0.Add(2 * time.Hour)
+	archive(t, root, []string{"cam1"}, 4, false, now)
+	inner := mem.New()
+	skipBefore(t, inner, hi, t0.Add(20*time.Second))
+	s := &skipDuringRun{Storage: inner, t: t, key: hi, to: t0}
+	res := backup(t, root, now, footage.Target{Name: "s", Storage: s})
+	if tr := res.Targets[0]; tr.Copied != 6 {
+		t.Fatalf("the run did not keep to its skip time: %+v", tr)
+	}
+	if got := statusOf(t, inner)["cam1/hi"]; !got.SkipBefore.Equal(t0) || !got.CompleteUntil.Equal(t0) {
+		t.Fatalf("after the skip moved back during the run: %+v", got)
+	}
+	res = backup(t, root, now.Add(time.Minute), footage.Target{Name: "s", Storage: inner})
+	if tr := res.Targets[0]; tr.Copied != 2 {
+		t.Fatalf("the next run: %+v", tr)
+	}
+	if got := statusOf(t, inner)["cam1/hi"]; !got.CompleteUntil.Equal(t0.Add(40*time.Second)) || got.Chunks != 4 {
+		t.Fatalf("all backed up: %+v", got)
 	}
 }

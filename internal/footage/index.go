@@ -53,6 +53,9 @@ type Status struct {
 	// their sums, and each hour's count is taken again from its file whenever a run reads
 	// it, so that a crash between writing an hour file and this status heals.
 	Hours map[string]Count `json:"hours,omitempty"`
+	// SkipBefore is set by the operator (SkipBefore), never by a backup: chunks that start
+	// before it are not backed up to this storage and do not hold complete-until back.
+	SkipBefore time.Time `json:"skip_before,omitzero"`
 }
 
 // Count is how many chunks, of how many bytes.
@@ -162,6 +165,7 @@ func ReadRecords(ctx context.Context, s storage.Storage, serverID string, k Key)
 type seriesIndex struct {
 	status Status
 	found  bool                            // status.json was there
+	skip   time.Time                       // the SkipBefore this run keeps to
 	hours  map[time.Time]map[string]Record // read or changed, by hour, by path
 	dirty  map[time.Time]bool              // changed since written
 }
@@ -179,7 +183,38 @@ func (si *seriesIndex) loadStatus(ctx context.Context, s storage.Storage, server
 	case err != nil:
 		return err
 	}
-	si.found = true
+	si.found, si.skip = true, si.status.SkipBefore
+	return nil
+}
+
+// skipped reports whether chunk c is left out of the backup by the series' SkipBefore. A
+// chunk that starts before it is left out whole, the part recorded after it too.
+func (si *seriesIndex) skipped(c Chunk) bool { return c.Start.Before(si.skip) }
+
+// SkipBefore sets the time before which the footage of series k is not backed up to s:
+// the next backup run leaves out the chunks that start before t, and counts the series
+// complete up to t at least. It keeps the rest of the series' status, and writes one when
+// there is none yet.
+//
+// t may move back as well as forward (a zero t backs everything up again): the next run
+// then copies the older chunks it no longer skips, and until it has, complete-until is no
+// later than t. A run going on keeps to the time it started with, but does not undo the
+// change.
+func SkipBefore(ctx context.Context, s storage.Storage, serverID string, k Key, t time.Time) error {
+	si := newSeriesIndex(k)
+	if err := si.loadStatus(ctx, s, serverID, k); err != nil {
+		return err
+	}
+	st := &si.status
+	if t.Before(st.SkipBefore) && t.Before(st.CompleteUntil) {
+		// Complete-until may rest on chunks skipped so far, which were never copied; left as
+		// it is, the next run would take them as there.
+		st.CompleteUntil = t.UTC()
+	}
+	st.SkipBefore = t.UTC()
+	if err := writeJSON(ctx, s, statusName(serverID, k), st); err != nil {
+		return fmt.Errorf("write the status of %s: %w", k, err)
+	}
 	return nil
 }
 
@@ -260,6 +295,18 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 		si.status.Bytes += c.Bytes
 	}
 	si.status.Updated = now.UTC()
+	// The operator may have changed the skip time since the run read it: theirs is kept,
+	// and when it moved back, complete-until, worked out with the run's, must not pass it.
+	var stored Status
+	switch err := readJSON(ctx, s, statusName(serverID, k), &stored); {
+	case err == nil:
+		if stored.SkipBefore.Before(si.skip) && stored.SkipBefore.Before(si.status.CompleteUntil) {
+			si.status.CompleteUntil = stored.SkipBefore
+		}
+		si.status.SkipBefore = stored.SkipBefore
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
 	if err := writeJSON(ctx, s, statusName(serverID, k), si.status); err != nil {
 		return fmt.Errorf("write the status of %s: %w", k, err)
 	}

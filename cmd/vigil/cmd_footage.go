@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-backup/vigil/internal/events"
 	"github.com/vigil-backup/vigil/internal/footage"
 	"github.com/vigil-backup/vigil/internal/footage/layout"
 	"github.com/vigil-backup/vigil/internal/storage"
@@ -45,6 +47,7 @@ type footageBackupOptions struct {
 	parallel int
 	cacheDir string
 	json     bool
+	webhooks []string
 }
 
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
@@ -78,6 +81,7 @@ The exit code is 0 only when everything selected is on every storage.`,
 	f.IntVar(&opts.parallel, "parallel", 4, "chunks copied at once")
 	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs (\"\" for none), so that a re-run reads only what changed")
 	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
+	f.StringArrayVar(&opts.webhooks, "webhook", nil, "an http(s) URL that is POSTed the run's events (backup.started, backup.finished) as JSON; repeat for more")
 	return cmd
 }
 
@@ -103,6 +107,10 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	if err != nil {
 		return usageError{err}
 	}
+	sink, err := eventSink(g, opts.webhooks)
+	if err != nil {
+		return err
+	}
 	serverID, err := g.serverID(opts.serverID)
 	if err != nil {
 		return err
@@ -120,7 +128,7 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	res, err := footage.Backup(ctx, footage.BackupOptions{
 		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,
 		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel, ScanCache: scanCachePath(opts.cacheDir, opts.source, lay),
-		Progress: out.progress, Log: g.log,
+		Progress: out.progress, Log: g.log, Events: sink,
 	})
 	out.done()
 	if err != nil {
@@ -133,6 +141,20 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		return backupIncomplete(res)
 	}
 	return nil
+}
+
+// eventSink sends a run's events to the log and to each webhook. A failure is posted to a
+// webhook once until the next success, so that a long run does not flood a receiver.
+func eventSink(g *globalOptions, webhooks []string) (events.Sink, error) {
+	sinks := []events.Sink{events.Log(g.log)}
+	for _, raw := range webhooks {
+		// The URL may hold a token: the error does not repeat it.
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usageError{errors.New("--webhook: give an http or https URL")}
+		}
+		sinks = append(sinks, events.OnceUntilSuccess(events.Webhook(raw, nil), func(e events.Event) string { return e.Type + "\x00" + e.Source }))
+	}
+	return events.Multi(sinks...), nil
 }
 
 // backupIncomplete is the error of a run that left something out, with the kind of the

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-backup/vigil/internal/events"
 	"github.com/vigil-backup/vigil/internal/storage"
 )
 
@@ -38,6 +39,9 @@ type BackupOptions struct {
 	Now       func() time.Time
 	Progress  func(Progress) // called from one goroutine at a time
 	Log       *slog.Logger
+	// Events hears when the run starts and how it ended; nil for none. A sink that fails
+	// is logged and does not fail the run.
+	Events events.Sink
 }
 
 // Progress is how far a run has got, in bytes and chunk copies (one chunk to two
@@ -113,16 +117,27 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 		opts.Parallel = 4
 	}
 	if len(opts.Targets) == 0 {
-		return Result{}, errors.New("back up footage: no storage to back up to")
+		err := errors.New("back up footage: no storage to back up to")
+		emit(ctx, opts, failedEarly(ctx, events.ReasonFailedNoStorage, err))
+		return Result{}, err
 	}
 	res := Result{Started: opts.Now()}
 	scan, err := ScanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now, Cache: opts.ScanCache})
 	if err != nil {
+		// An archive that cannot be read (a disk gone, a share unmounted) is news too.
+		emit(context.WithoutCancel(ctx), opts, failedEarly(ctx, events.ReasonFailedSource, err))
 		return res, err
 	}
 	res.Unmatched = scan.Unmatched
 	closed, recording, all := selected(scan.Closed, opts), selected(scan.Recording, opts), selected(scan.All, opts)
 	res.Chunks, res.Recording = len(closed), len(recording)
+	names := make([]string, len(opts.Targets))
+	for i, t := range opts.Targets {
+		names[i] = t.Name
+	}
+	emit(ctx, opts, events.Event{Type: events.BackupStarted, Message: "Archive backup started", Fields: map[string]any{
+		"storages": names, "chunks": res.Chunks, "recording": res.Recording,
+	}})
 
 	r := &run{opts: opts, res: &res, all: all, recording: map[string]bool{}, newest: map[Key]time.Time{}}
 	for _, f := range recording {
@@ -143,7 +158,71 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	err = r.copyAll(ctx, closed)
 	r.finish(ctx)
 	res.Finished = opts.Now()
+	// A cancelled run is reported too: that is when an operator most wants to know.
+	emit(context.WithoutCancel(ctx), opts, finishedEvent(res, err))
 	return res, err
+}
+
+// emit sends e to the run's sink, if any. An event that cannot be sent is logged, never
+// the run's failure: the footage matters more than the news of it.
+func emit(ctx context.Context, opts BackupOptions, e events.Event) {
+	if opts.Events == nil {
+		return
+	}
+	e.Time, e.Source = opts.Now(), "footage"
+	if err := opts.Events.Send(ctx, e); err != nil {
+		opts.Log.Warn("could not send an event", "event", e.Type, "err", err)
+	}
+}
+
+// failedEarly is the event of a run that could not start copying, for reason unless it
+// was cancelled.
+func failedEarly(ctx context.Context, reason string, err error) events.Event {
+	if ctx.Err() != nil {
+		reason = events.ReasonCancelled
+	}
+	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished",
+		Fields: map[string]any{"error": err.Error()}}
+}
+
+// finishedEvent tells how a run ended; err is what Backup returns.
+func finishedEvent(res Result, err error) events.Event {
+	failed := 0
+	storages := make([]map[string]any, 0, len(res.Targets))
+	for _, t := range res.Targets {
+		st := map[string]any{"name": t.Name, "copied_chunks": t.Copied, "copied_bytes": t.Bytes}
+		if u, ok := Oldest(t.CompleteUntil); ok {
+			st["complete_until"] = u.UTC().Format(time.RFC3339)
+		}
+		if t.Err != nil {
+			st["error"] = t.Err.Error()
+			failed++
+		}
+		storages = append(storages, st)
+	}
+	var reason string
+	switch {
+	case err != nil:
+		reason = events.ReasonCancelled
+	case res.Complete():
+		reason = events.ReasonDone
+	case failed == len(res.Targets):
+		reason = events.ReasonFailedNoStorage
+	case failed > 0:
+		reason = events.ReasonFailedTarget
+	default:
+		reason = events.ReasonFailedSource
+	}
+	fields := map[string]any{
+		"storages":         storages,
+		"chunks":           res.Chunks,
+		"recording":        res.Recording,
+		"duration_seconds": res.Finished.Sub(res.Started).Seconds(),
+	}
+	if n := len(res.SourceFailed); n > 0 {
+		fields["source_failed"] = n
+	}
+	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished", Fields: fields}
 }
 
 // sweepEvery is how often a storage is swept of what killed runs left behind. A sweep walks
@@ -279,26 +358,7 @@ func (r *run) copyAll(ctx context.Context, closed []File) error {
 		}
 	}
 	r.report()
-	jobs := make(chan File)
-	var wg sync.WaitGroup
-	for range r.opts.Parallel {
-		wg.Go(func() {
-			for f := range jobs {
-				r.copyChunk(ctx, f)
-			}
-		})
-	}
-	for _, f := range work {
-		select {
-		case jobs <- f:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	forEach(ctx, r.opts.Parallel, work, func(f File) { r.copyChunk(ctx, f) })
 	return ctx.Err()
 }
 

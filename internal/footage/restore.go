@@ -283,46 +283,29 @@ type restorer struct {
 func (rs *restorer) restoreAll(ctx context.Context, work []Record) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan Record)
-	var wg sync.WaitGroup
-	for range rs.opts.Parallel {
-		wg.Go(func() {
-			for r := range jobs {
-				written, err := rs.restoreOne(ctx, r)
-				rs.mu.Lock()
-				switch {
-				case err != nil:
-					if rs.err == nil && ctx.Err() == nil {
-						rs.err = err
-						cancel()
-					}
-				case written:
-					rs.res.Restored++
-					rs.res.Bytes += r.Size
-				default:
-					rs.res.Skipped++
-				}
-				if err == nil {
-					rs.progress.CopiesDone++
-					rs.progress.BytesDone += r.Size
-					rs.progress.Last = r.Path
-					rs.report()
-				}
-				rs.mu.Unlock()
+	forEach(ctx, rs.opts.Parallel, work, func(r Record) {
+		written, err := rs.restoreOne(ctx, r)
+		rs.mu.Lock()
+		switch {
+		case err != nil:
+			if rs.err == nil && ctx.Err() == nil {
+				rs.err = err
+				cancel()
 			}
-		})
-	}
-	for _, r := range work {
-		select {
-		case jobs <- r:
-		case <-ctx.Done():
+		case written:
+			rs.res.Restored++
+			rs.res.Bytes += r.Size
+		default:
+			rs.res.Skipped++
 		}
-		if ctx.Err() != nil {
-			break
+		if err == nil {
+			rs.progress.CopiesDone++
+			rs.progress.BytesDone += r.Size
+			rs.progress.Last = r.Path
+			rs.report()
 		}
-	}
-	close(jobs)
-	wg.Wait()
+		rs.mu.Unlock()
+	})
 	if rs.err != nil {
 		return fmt.Errorf("restore footage: %w", rs.err)
 	}

@@ -171,45 +171,28 @@ type verifier struct {
 func (v *verifier) checkAll(ctx context.Context, work []Record) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan Record)
-	var wg sync.WaitGroup
-	for range v.opts.Parallel {
-		wg.Go(func() {
-			for r := range jobs {
-				n, problem, err := v.check(ctx, r)
-				v.mu.Lock()
-				switch {
-				case err != nil:
-					if v.fatal == nil && ctx.Err() == nil {
-						v.fatal = err
-						cancel()
-					}
-				case ctx.Err() == nil:
-					v.res.Checked++
-					v.res.Bytes += n
-					if problem != "" {
-						v.res.Bad = append(v.res.Bad, BadChunk{Path: r.Path, Problem: problem})
-					}
-					v.progress.CopiesDone++
-					v.progress.BytesDone += max(r.Size, 0)
-					v.progress.Last = r.Path
-					v.report()
-				}
-				v.mu.Unlock()
+	forEach(ctx, v.opts.Parallel, work, func(r Record) {
+		n, problem, err := v.check(ctx, r)
+		v.mu.Lock()
+		switch {
+		case err != nil:
+			if v.fatal == nil && ctx.Err() == nil {
+				v.fatal = err
+				cancel()
 			}
-		})
-	}
-	for _, r := range work {
-		select {
-		case jobs <- r:
-		case <-ctx.Done():
+		case ctx.Err() == nil:
+			v.res.Checked++
+			v.res.Bytes += n
+			if problem != "" {
+				v.res.Bad = append(v.res.Bad, BadChunk{Path: r.Path, Problem: problem})
+			}
+			v.progress.CopiesDone++
+			v.progress.BytesDone += max(r.Size, 0)
+			v.progress.Last = r.Path
+			v.report()
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(jobs)
-	wg.Wait()
+		v.mu.Unlock()
+	})
 	if v.fatal != nil {
 		return fmt.Errorf("verify footage: %w", v.fatal)
 	}

@@ -23,7 +23,9 @@ import (
 	"github.com/vigil-backup/vigil/internal/events"
 	"github.com/vigil-backup/vigil/internal/footage"
 	"github.com/vigil-backup/vigil/internal/footage/layout"
+	"github.com/vigil-backup/vigil/internal/schedule"
 	"github.com/vigil-backup/vigil/internal/storage"
+	"github.com/vigil-backup/vigil/internal/storage/throttle"
 )
 
 func newFootageCommand(g *globalOptions) *cobra.Command {
@@ -48,6 +50,8 @@ type footageBackupOptions struct {
 	cacheDir string
 	json     bool
 	webhooks []string
+	window   string
+	bwGrid   string
 }
 
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
@@ -63,7 +67,15 @@ the time up to which every chunk is backed up ("complete until").
 Layouts: nx (Nx Witness / DW Spectrum), frigate, or a pattern such as
   {camera}/{yyyy}-{mm}-{dd}/{HH}/{start_unix}.mp4
 
-The exit code is 0 only when everything selected is on every storage.`,
+With --window the run copies only inside a time window, such as "Mon-Fri 01:00-05:00"
+in --timezone: outside it nothing is copied; when it closes, the copies under way finish
+and the rest is left for the next run. --bwlimit-grid sets one bandwidth limit for all
+storages hour by hour, such as
+  "Mon-Fri 08-18 20Mbit; Mon-Fri 18-08 unlimited; Sat,Sun 00-24 unlimited"
+and "off" hours carry no backup traffic at all.
+
+The exit code is 0 only when everything selected is on every storage, or when the
+window closed (or was not open) before it was.`,
 		Args: argsUsage(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFootageBackup(cmd.Context(), g, opts)
@@ -82,6 +94,8 @@ The exit code is 0 only when everything selected is on every storage.`,
 	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs (\"\" for none), so that a re-run reads only what changed")
 	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
 	f.StringArrayVar(&opts.webhooks, "webhook", nil, "an http(s) URL that is POSTed the run's events (backup.started, backup.finished) as JSON; repeat for more")
+	f.StringVar(&opts.window, "window", "", `copy only inside this time window in --timezone, e.g. "Mon-Fri 01:00-05:00"`)
+	f.StringVar(&opts.bwGrid, "bwlimit-grid", "", `one bandwidth limit for all storages by day and hour in --timezone, e.g. "Mon-Fri 08-18 20Mbit; Sat,Sun 00-24 unlimited" (rates: a limit, unlimited or off)`)
 	return cmd
 }
 
@@ -107,6 +121,38 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	if err != nil {
 		return usageError{err}
 	}
+	var window *schedule.Window
+	if opts.window != "" {
+		w, err := schedule.ParseWindow(opts.window, tz)
+		if err != nil {
+			return usageError{fmt.Errorf("--window: %w", err)}
+		}
+		window = &w
+	}
+	var grid *schedule.Grid
+	if opts.bwGrid != "" {
+		if opts.bwlimit != "" {
+			return usageError{errors.New("give --bwlimit or --bwlimit-grid, not both")}
+		}
+		gr, err := schedule.ParseGrid(opts.bwGrid, tz)
+		if err != nil {
+			return usageError{fmt.Errorf("--bwlimit-grid: %w", err)}
+		}
+		grid = &gr
+	}
+	var until time.Time
+	now := time.Now()
+	if window != nil {
+		start, end := window.Next(now)
+		if !window.Open(now) {
+			return notNow(g, opts.json, "outside the backup window "+window.String(), start)
+		}
+		until = end
+	}
+	if grid != nil && grid.At(now) == schedule.Off {
+		// NextChange from an off hour is the first hour that is not.
+		return notNow(g, opts.json, "the bandwidth grid is off in this hour", grid.NextChange(now))
+	}
 	sink, err := eventSink(g, opts.webhooks)
 	if err != nil {
 		return err
@@ -115,6 +161,13 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	if err != nil {
 		return err
 	}
+	// The grid is the site's uplink: one limit that every storage of the run shares.
+	var uplink *throttle.Limit
+	if grid != nil {
+		uplink = throttle.NewLimit(0)
+		stop := followGrid(ctx, g, *grid, uplink)
+		defer stop()
+	}
 	var targets []footage.Target
 	for _, arg := range opts.to {
 		s, loc, err := g.openStorage(ctx, arg, opts.storageOptions, false)
@@ -122,25 +175,97 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 			return err
 		}
 		defer s.Close()
+		if uplink != nil {
+			s = throttle.New(s, uplink, nil)
+		}
 		targets = append(targets, footage.Target{Name: loc.String(), Storage: s})
 	}
 	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
 	res, err := footage.Backup(ctx, footage.BackupOptions{
 		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,
 		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel, ScanCache: scanCachePath(opts.cacheDir, opts.source, lay),
-		Progress: out.progress, Log: g.log, Events: sink,
+		Until: until, Progress: out.progress, Log: g.log, Events: sink,
 	})
 	out.done()
 	if err != nil {
 		return fmt.Errorf("footage backup: %w", err)
 	}
-	if err := out.result(res); err != nil {
+	var next time.Time
+	if window != nil && res.WindowEnded {
+		next, _ = window.Next(res.Finished)
+	}
+	if err := out.result(res, next); err != nil {
 		return err
 	}
-	if !res.Complete() {
+	if !res.Complete() && !onlyWindowEnded(res) {
 		return backupIncomplete(res)
 	}
 	return nil
+}
+
+// onlyWindowEnded reports whether all a run left out is what its window left no time for:
+// the schedule working, not a failure.
+func onlyWindowEnded(res footage.Result) bool {
+	if !res.WindowEnded || len(res.SourceFailed) > 0 {
+		return false
+	}
+	return !slices.ContainsFunc(res.Targets, func(t footage.TargetResult) bool { return t.Err != nil })
+}
+
+// notNow tells that a run copied nothing because its schedule does not allow it now, and
+// when it does. It is no failure: a scheduler may start the run at any time.
+func notNow(g *globalOptions, asJSON bool, why string, opens time.Time) error {
+	if opens.IsZero() {
+		// A schedule that never allows a backup is a mistake, not a wait.
+		return usageError{fmt.Errorf("nothing copied: %s, and the schedule never allows a backup", why)}
+	}
+	if asJSON {
+		return json.NewEncoder(g.stdout).Encode(map[string]any{"type": "result", "complete": false, "copied": 0, "not_now": why, "opens": opens})
+	}
+	_, err := fmt.Fprintf(g.stdout, "Nothing copied: %s; the next backup can start at %s.\n", why, opens.Format("Mon 2006-01-02 15:04 MST"))
+	return err
+}
+
+// followGrid keeps limit at the grid's rate as the hours pass, paused through hours that
+// are off, until ctx ends or the returned stop is called.
+func followGrid(ctx context.Context, g *globalOptions, grid schedule.Grid, limit *throttle.Limit) (stop func()) {
+	apply := func(t time.Time) {
+		r := grid.At(t)
+		if r == schedule.Off {
+			limit.Pause()
+			g.log.Info("bandwidth grid: no backup traffic in this hour", "until", grid.NextChange(t))
+			return
+		}
+		limit.SetRate(max(r, 0)) // Unlimited is below 0, which SetRate reads as unlimited
+		limit.Resume()
+		if r > 0 {
+			g.log.Debug("bandwidth grid: limit changed", "bytes_per_second", r)
+		}
+	}
+	apply(time.Now())
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			next := grid.NextChange(time.Now())
+			if next.IsZero() {
+				return // the same rate all week
+			}
+			timer := time.NewTimer(time.Until(next))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+				apply(time.Now())
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // eventSink sends a run's events to the log and to each webhook. A failure is posted to a
@@ -225,6 +350,7 @@ type progressPrinter struct {
 	stdout, stderr io.Writer
 	json, tty      bool
 	mu             sync.Mutex
+	latest         footage.Progress
 	last           time.Time
 	drawn          bool
 	start          time.Time
@@ -243,6 +369,7 @@ func newProgressPrinter(stdout, stderr io.Writer, asJSON bool) *progressPrinter 
 func (p *progressPrinter) progress(pr footage.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.latest = pr
 	now := time.Now()
 	final := pr.CopiesDone == pr.Copies
 	if !final && now.Sub(p.last) < 200*time.Millisecond {
@@ -285,8 +412,13 @@ type jsonTarget struct {
 	CompleteUntil map[string]time.Time `json:"complete_until"`
 }
 
-func (p *progressPrinter) result(res footage.Result) error {
+// result shows what a run did; next is when the next window opens, for a run whose window
+// closed.
+func (p *progressPrinter) result(res footage.Result, next time.Time) error {
 	took := res.Finished.Sub(res.Started)
+	p.mu.Lock()
+	left, leftBytes := p.latest.Copies-p.latest.CopiesDone, p.latest.Bytes-p.latest.BytesDone
+	p.mu.Unlock()
 	if p.json {
 		var targets []jsonTarget
 		for _, t := range res.Targets {
@@ -299,10 +431,17 @@ func (p *progressPrinter) result(res footage.Result) error {
 			}
 			targets = append(targets, jt)
 		}
-		return json.NewEncoder(p.stdout).Encode(map[string]any{
+		m := map[string]any{
 			"type": "result", "complete": res.Complete(), "chunks": res.Chunks, "recording": res.Recording,
 			"unmatched": len(res.Unmatched), "source_failed": res.SourceFailed, "seconds": took.Seconds(), "storages": targets,
-		})
+		}
+		if res.WindowEnded {
+			m["window_ended"], m["copies_left"], m["bytes_left"] = true, left, leftBytes
+			if !next.IsZero() {
+				m["next_window"] = next
+			}
+		}
+		return json.NewEncoder(p.stdout).Encode(m)
 	}
 	w := p.stdout
 	fmt.Fprintf(w, "%d closed chunks selected, %d still being recorded (left for later), in %s\n", res.Chunks, res.Recording, duration(took))
@@ -318,6 +457,13 @@ func (p *progressPrinter) result(res footage.Result) error {
 		if u, ok := footage.Oldest(t.CompleteUntil); ok {
 			fmt.Fprintf(w, "  complete until %s for every camera\n", u.Local().Format(time.DateTime))
 		}
+	}
+	if res.WindowEnded {
+		fmt.Fprintf(w, "The backup window closed: %d chunk copies (%s) left", left, bytes(leftBytes))
+		if !next.IsZero() {
+			fmt.Fprintf(w, " for the next window, at %s", next.Format("Mon 2006-01-02 15:04 MST"))
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }

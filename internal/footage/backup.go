@@ -36,9 +36,13 @@ type BackupOptions struct {
 	Settle   time.Duration
 	// ScanCache is a file for the archive's folder listings between runs (ScanOptions.Cache).
 	ScanCache string
-	Now       func() time.Time
-	Progress  func(Progress) // called from one goroutine at a time
-	Log       *slog.Logger
+	// Until is when the run's time window closes; zero for none. From then on no chunk
+	// copy starts: copies under way finish, the indexes are written and the run ends with
+	// Result.WindowEnded. The next run goes on where this one stopped.
+	Until    time.Time
+	Now      func() time.Time
+	Progress func(Progress) // called from one goroutine at a time
+	Log      *slog.Logger
 	// Events hears when the run starts and how it ended; nil for none. A sink that fails
 	// is logged and does not fail the run.
 	Events events.Sink
@@ -60,6 +64,8 @@ type Result struct {
 	Unmatched         []string // files that fit no chunk of the layout
 	SourceFailed      []string // chunks that could not be read, with why
 	Targets           []TargetResult
+	// WindowEnded is set when BackupOptions.Until came before every chunk was copied.
+	WindowEnded bool
 }
 
 // TargetResult is what one storage received.
@@ -74,7 +80,7 @@ type TargetResult struct {
 
 // Complete reports whether every selected closed chunk is on every storage.
 func (r Result) Complete() bool {
-	if len(r.SourceFailed) > 0 {
+	if len(r.SourceFailed) > 0 || r.WindowEnded {
 		return false
 	}
 	for _, t := range r.Targets {
@@ -210,6 +216,8 @@ func finishedEvent(res Result, err error) events.Event {
 		reason = events.ReasonFailedNoStorage
 	case failed > 0:
 		reason = events.ReasonFailedTarget
+	case len(res.SourceFailed) == 0 && res.WindowEnded:
+		reason = events.ReasonWindowEnded
 	default:
 		reason = events.ReasonFailedSource
 	}
@@ -221,6 +229,9 @@ func finishedEvent(res Result, err error) events.Event {
 	}
 	if n := len(res.SourceFailed); n > 0 {
 		fields["source_failed"] = n
+	}
+	if res.WindowEnded {
+		fields["window_ended"] = true
 	}
 	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished", Fields: fields}
 }
@@ -278,6 +289,8 @@ type run struct {
 	recording map[string]bool
 	newest    map[Key]time.Time // the start of each series' newest chunk
 	targets   []*targetState
+	// closeWindow stops handing out chunks when the window closes.
+	closeWindow func()
 
 	mu       sync.Mutex // guards what follows and every targetState
 	progress Progress
@@ -358,7 +371,12 @@ func (r *run) copyAll(ctx context.Context, closed []File) error {
 		}
 	}
 	r.report()
-	forEach(ctx, r.opts.Parallel, work, func(f File) { r.copyChunk(ctx, f) })
+	// Once the window closes no more chunks are handed out, while the copies under way
+	// keep ctx and finish.
+	handout, stop := context.WithCancel(ctx)
+	defer stop()
+	r.closeWindow = stop
+	forEach(handout, r.opts.Parallel, work, func(f File) { r.copyChunk(ctx, f) })
 	return ctx.Err()
 }
 
@@ -370,6 +388,9 @@ func (r *run) copyChunk(ctx context.Context, f File) {
 		r.mu.Unlock()
 		if skip || ctx.Err() != nil {
 			continue
+		}
+		if r.windowClosed() {
+			return
 		}
 		rec, existed, err := r.put(ctx, ts.target.Storage, f)
 		r.mu.Lock()
@@ -404,6 +425,21 @@ func (r *run) copyChunk(ctx context.Context, f File) {
 		r.report()
 		r.mu.Unlock()
 	}
+}
+
+// windowClosed reports whether the run's window has closed, and notes it in the result:
+// a copy that has not started by then waits for the next run.
+func (r *run) windowClosed() bool {
+	if r.opts.Until.IsZero() || r.opts.Now().Before(r.opts.Until) {
+		return false
+	}
+	r.mu.Lock()
+	r.res.WindowEnded = true
+	r.mu.Unlock()
+	if r.closeWindow != nil {
+		r.closeWindow()
+	}
+	return true
 }
 
 func isSourceError(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"sync"
 
 	"golang.org/x/time/rate"
 
@@ -16,6 +17,9 @@ import (
 // Limit is a rate in bytes per second, shared by all transfers that go through it.
 type Limit struct {
 	l *rate.Limiter
+
+	mu     sync.Mutex
+	paused chan struct{} // closed by Resume; nil when not paused
 }
 
 // The bucket holds a tenth of a second of traffic, within these bounds: small enough that
@@ -53,12 +57,60 @@ func (l *Limit) Rate() int64 {
 	return int64(r)
 }
 
+// Pause holds every transfer through the limit, at its next read, until Resume: for hours
+// in which the link must carry no backup traffic at all. Pausing a paused limit does
+// nothing.
+func (l *Limit) Pause() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.paused == nil {
+		l.paused = make(chan struct{})
+	}
+}
+
+// Resume lets the transfers Pause held go on at the current rate.
+func (l *Limit) Resume() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.paused != nil {
+		close(l.paused)
+		l.paused = nil
+	}
+}
+
+// Paused reports whether the limit is paused.
+func (l *Limit) Paused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused != nil
+}
+
+// whilePaused blocks until the limit is not paused or ctx ends.
+func (l *Limit) whilePaused(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		ch := l.paused
+		l.mu.Unlock()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // chunk is how much one read may move before it waits.
 func (l *Limit) chunk() int { return l.l.Burst() }
 
 // wait blocks until n bytes may pass.
 func (l *Limit) wait(ctx context.Context, n int) error {
 	for n > 0 {
+		if err := l.whilePaused(ctx); err != nil {
+			return err
+		}
 		// The burst may have shrunk since the read was sized; WaitN refuses more than it.
 		step := min(n, l.l.Burst())
 		if err := l.l.WaitN(ctx, step); err != nil {

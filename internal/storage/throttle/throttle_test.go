@@ -96,3 +96,64 @@ func TestCancelWhileWaiting(t *testing.T) {
 		t.Fatalf("a cancelled throttled put left an object")
 	}
 }
+
+// TestPauseHoldsTransfer pauses an unlimited limit: a put must wait for Resume, however
+// small it is.
+func TestPauseHoldsTransfer(t *testing.T) {
+	up := throttle.NewLimit(0)
+	up.Pause()
+	up.Pause() // twice is once
+	if !up.Paused() {
+		t.Fatalf("Paused = false after Pause")
+	}
+	s := throttle.New(mem.New(), up, nil)
+	data := storagetest.RandomBytes(3, 64<<10)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- s.Put(context.Background(), "x", storage.BytesSource(data), storage.PutOptions{}) }()
+	const held = 300 * time.Millisecond
+	time.Sleep(held)
+	select {
+	case err := <-done:
+		t.Fatalf("a put through a paused limit finished after %v: %v", time.Since(start), err)
+	default:
+	}
+	up.Resume()
+	up.Resume()
+	if up.Paused() {
+		t.Fatalf("Paused = true after Resume")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the put did not go on after Resume")
+	}
+	if took := time.Since(start); took < held {
+		t.Fatalf("the put took %v, want at least the %v it was paused", took, held)
+	}
+	if got := storagetest.MustRead(t, s, "x"); !bytes.Equal(got, data) {
+		t.Fatalf("a paused and resumed put changed the data")
+	}
+}
+
+func TestCancelWhilePaused(t *testing.T) {
+	up := throttle.NewLimit(0)
+	up.Pause()
+	s := throttle.New(mem.New(), up, nil)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := s.Put(ctx, "x", storage.BytesSource(make([]byte, 1<<10)), storage.PutOptions{})
+	if err == nil {
+		t.Fatalf("a put through a paused limit finished")
+	}
+	if took := time.Since(start); took < 200*time.Millisecond || took > 10*time.Second {
+		t.Fatalf("a paused put ended %v after its 200 ms deadline was set", took)
+	}
+	if _, err := s.Stat(context.Background(), "x"); err == nil {
+		t.Fatalf("a cancelled paused put left an object")
+	}
+}

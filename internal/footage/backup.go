@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -128,15 +130,40 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Started: opts.Now()}
-	scan, err := ScanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now, Cache: opts.ScanCache})
+	r := &run{opts: opts, res: &res, recording: map[string]bool{}, series: map[Key]*series{}}
+	// The storages' statuses of the series of frozen folders come first: the scan takes
+	// those folders as backed up only while every storage's status is the one the run
+	// that froze them left.
+	cache := loadScanCache(opts.ScanCache)
+	r.oldSums = cache.Sums
+	for _, t := range opts.Targets {
+		sweepIfDue(ctx, t, opts)
+		ts := newTargetState(t, opts.Now())
+		for k := range cache.series() {
+			if _, err := ts.index(ctx, opts.ServerID, k); err != nil {
+				// An index that cannot be read is this storage's failure, not the run's.
+				ts.err = err
+				break
+			}
+		}
+		r.targets = append(r.targets, ts)
+	}
+	scan, err := scanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now}, cache, r.trusted)
 	if err != nil {
 		// An archive that cannot be read (a disk gone, a share unmounted) is news too.
 		emit(context.WithoutCancel(ctx), opts, failedEarly(ctx, events.ReasonFailedSource, err))
 		return res, err
 	}
+	r.cache = scan.cache
 	res.Unmatched = scan.Unmatched
-	closed, recording, all := selected(scan.Closed, opts), selected(scan.Recording, opts), selected(scan.All, opts)
+	closed, recording := selected(scan.Closed, opts), selected(scan.Recording, opts)
+	r.files = selected(scan.All, opts)
+	blocks := slices.DeleteFunc(scan.blocks, func(b block) bool { return !opts.selects(b.Key) })
+	r.addSeries(blocks)
 	res.Chunks, res.Recording = len(closed), len(recording)
+	for _, b := range blocks {
+		res.Chunks += b.Chunks
+	}
 	names := make([]string, len(opts.Targets))
 	for i, t := range opts.Targets {
 		names[i] = t.Name
@@ -145,21 +172,13 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 		"storages": names, "chunks": res.Chunks, "recording": res.Recording,
 	}})
 
-	r := &run{opts: opts, res: &res, all: all, recording: map[string]bool{}, newest: map[Key]time.Time{}}
 	for _, f := range recording {
 		r.recording[f.Path] = true
 	}
-	for _, f := range all {
-		r.newest[KeyOf(f.Chunk)] = f.Start
-	}
-	for _, t := range opts.Targets {
-		sweepIfDue(ctx, t, opts)
-		ts, err := r.loadTarget(ctx, t, closed)
-		if err != nil {
-			// An index that cannot be read is this storage's failure, not the run's.
-			ts = &targetState{target: t, err: err}
+	for _, ts := range r.targets {
+		if ts.err == nil {
+			ts.err = r.loadTarget(ctx, ts, closed)
 		}
-		r.targets = append(r.targets, ts)
 	}
 	err = r.copyAll(ctx, closed)
 	r.finish(ctx)
@@ -267,6 +286,12 @@ func sweepIfDue(ctx context.Context, t Target, opts BackupOptions) {
 	}
 }
 
+// selects reports whether series k is chosen.
+func (opts BackupOptions) selects(k Key) bool {
+	return (opts.Cameras == nil || slices.Contains(opts.Cameras, k.Camera)) &&
+		(opts.Streams == nil || slices.Contains(opts.Streams, k.Stream))
+}
+
 // selected keeps the chunks of the chosen cameras and streams.
 func selected(files []File, opts BackupOptions) []File {
 	if opts.Cameras == nil && opts.Streams == nil {
@@ -274,8 +299,7 @@ func selected(files []File, opts BackupOptions) []File {
 	}
 	var out []File
 	for _, f := range files {
-		if (opts.Cameras == nil || slices.Contains(opts.Cameras, f.Camera)) &&
-			(opts.Streams == nil || slices.Contains(opts.Streams, f.Stream)) {
+		if opts.selects(KeyOf(f.Chunk)) {
 			out = append(out, f)
 		}
 	}
@@ -285,10 +309,12 @@ func selected(files []File, opts BackupOptions) []File {
 type run struct {
 	opts      BackupOptions
 	res       *Result
-	all       []File // selected chunks, still recording ones too, oldest first
+	files     []File // selected chunks, still recording ones too, oldest first
+	series    map[Key]*series
 	recording map[string]bool
-	newest    map[Key]time.Time // the start of each series' newest chunk
 	targets   []*targetState
+	cache     *scanCache                // the scan's, saved when the run ends
+	oldSums   map[string]map[Key]string // the cache's Sums as the run found them
 	// closeWindow stops handing out chunks when the window closes.
 	closeWindow func()
 
@@ -296,49 +322,115 @@ type run struct {
 	progress Progress
 }
 
+// series is one camera's stream in a run.
+type series struct {
+	items  []item    // oldest first
+	newest time.Time // the start of its newest chunk
+}
+
+// item is a chunk of run.files, or the chunks of a series in a frozen folder.
+type item struct {
+	start, end time.Time
+	file       int // in run.files; -1 for a frozen folder's
+}
+
+// addSeries sorts the run's chunks and frozen blocks into series.
+func (r *run) addSeries(blocks []block) {
+	add := func(k Key, it item, newest time.Time) {
+		s := r.series[k]
+		if s == nil {
+			s = &series{}
+			r.series[k] = s
+		}
+		s.items = append(s.items, it)
+		if newest.After(s.newest) {
+			s.newest = newest
+		}
+	}
+	for i, f := range r.files {
+		add(KeyOf(f.Chunk), item{start: f.Start, end: f.end(), file: i}, f.Start)
+	}
+	for _, b := range blocks {
+		add(b.Key, item{start: time.Unix(0, b.First), end: time.Unix(0, b.Last), file: -1}, b.newestStart())
+	}
+	if len(blocks) > 0 {
+		for _, s := range r.series {
+			slices.SortStableFunc(s.items, func(a, b item) int { return a.start.Compare(b.start) })
+		}
+	}
+}
+
+// trusted reports whether every storage's status of series k is the one the run that
+// froze its folders left.
+func (r *run) trusted(k Key) bool {
+	for _, ts := range r.targets {
+		if ts.err != nil {
+			return false
+		}
+		si := ts.indexes[k]
+		if si == nil || si.sum == "" || r.oldSums[ts.target.Name][k] != si.sum {
+			return false
+		}
+	}
+	return true
+}
+
 // targetState is one storage during a run.
 type targetState struct {
 	target    Target
-	series    map[Key]*seriesIndex
-	before    map[Key]Status // the status as the run found it
+	indexes   map[Key]*seriesIndex // read, by series
+	before    map[Key]Status       // the status as the run found it
+	cursors   map[Key]*cursor
 	need      map[string]bool
+	ready     bool // the index of every selected series is read
 	result    TargetResult
 	err       error
 	pending   int // chunks added since the last flush
 	lastFlush time.Time
 }
 
+func newTargetState(t Target, now time.Time) *targetState {
+	return &targetState{target: t, indexes: map[Key]*seriesIndex{}, before: map[Key]Status{}, cursors: map[Key]*cursor{},
+		need: map[string]bool{}, result: TargetResult{Name: t.Name}, lastFlush: now}
+}
+
+// index returns the storage's index of series k, reading its status the first time.
+func (ts *targetState) index(ctx context.Context, serverID string, k Key) (*seriesIndex, error) {
+	if si, ok := ts.indexes[k]; ok {
+		return si, nil
+	}
+	si := newSeriesIndex(k)
+	if err := si.loadStatus(ctx, ts.target.Storage, serverID, k); err != nil {
+		return nil, err
+	}
+	ts.indexes[k], ts.before[k] = si, si.status
+	return si, nil
+}
+
 // loadTarget reads what a storage's index says of the selected series, and works out which
 // chunks the storage lacks. Chunks older than its complete-until are taken as there
 // without reading their hour of the index, unless they appeared in the archive after the
 // index was written (footage imported late from a camera's own card).
-func (r *run) loadTarget(ctx context.Context, t Target, closed []File) (*targetState, error) {
-	ts := &targetState{target: t, series: map[Key]*seriesIndex{}, before: map[Key]Status{}, need: map[string]bool{}, lastFlush: r.opts.Now()}
-	ts.result.Name = t.Name
-	for _, f := range r.all {
-		k := KeyOf(f.Chunk)
-		if _, ok := ts.series[k]; ok {
-			continue
+func (r *run) loadTarget(ctx context.Context, ts *targetState, closed []File) error {
+	for k := range r.series {
+		if _, err := ts.index(ctx, r.opts.ServerID, k); err != nil {
+			return err
 		}
-		si := newSeriesIndex(k)
-		if err := si.loadStatus(ctx, t.Storage, r.opts.ServerID, k); err != nil {
-			return nil, err
-		}
-		ts.series[k], ts.before[k] = si, si.status
 	}
 	for _, f := range closed {
-		if ts.series[KeyOf(f.Chunk)].skipped(f.Chunk) {
+		if ts.indexes[KeyOf(f.Chunk)].skipped(f.Chunk) {
 			continue // not wanted on this storage
 		}
 		there, err := ts.has(ctx, r.opts.ServerID, f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !there {
 			ts.need[f.Path] = true
 		}
 	}
-	return ts, nil
+	ts.ready = true
+	return nil
 }
 
 // has reports whether the storage has chunk f, by its index.
@@ -348,12 +440,30 @@ func (ts *targetState) has(ctx context.Context, serverID string, f File) (bool, 
 	if f.Start.Before(before.CompleteUntil) && !f.ModTime.After(before.Updated) {
 		return true, nil
 	}
-	recs, err := ts.series[k].hour(ctx, ts.target.Storage, serverID, k, hourOf(f.Start))
+	recs, err := ts.indexes[k].hour(ctx, ts.target.Storage, serverID, k, hourOf(f.Start))
 	if err != nil {
 		return false, err
 	}
 	rec, ok := recs[f.Path]
 	return ok && rec.Size == f.Size, nil
+}
+
+// done reports whether what item stands for is on the storage, or not wanted there.
+func (r *run) done(ts *targetState, it item) bool {
+	if it.file < 0 {
+		return true // a frozen folder's
+	}
+	f := r.files[it.file]
+	si := ts.indexes[KeyOf(f.Chunk)]
+	switch {
+	case si.skipped(f.Chunk):
+		return true
+	case ts.need[f.Path]:
+		_, ok := si.hours[hourOf(f.Start)][f.Path]
+		return ok
+	}
+	// There before the run, unless it is still being recorded.
+	return !r.recording[f.Path]
 }
 
 // copyAll copies the chunks the storages lack, Parallel at a time, oldest first.
@@ -405,7 +515,7 @@ func (r *run) copyChunk(ctx context.Context, f File) {
 			r.progress.CopiesDone++
 			r.progress.BytesDone += f.Size
 			r.progress.Last = f.Path
-			if aerr := ts.series[KeyOf(f.Chunk)].add(ctx, ts.target.Storage, r.opts.ServerID, rec); aerr != nil {
+			if aerr := ts.indexes[KeyOf(f.Chunk)].add(ctx, ts.target.Storage, r.opts.ServerID, rec); aerr != nil {
 				ts.err = aerr
 			}
 			ts.pending++
@@ -516,32 +626,24 @@ func (r *run) maybeFlush(ctx context.Context, ts *targetState) {
 
 // flush works out each series' complete-until on the storage and writes its index.
 func (r *run) flush(ctx context.Context, ts *targetState) error {
-	until := CompleteUntil(r.all, func(f File) bool {
-		if ts.series[KeyOf(f.Chunk)].skipped(f.Chunk) {
-			return true
+	until := map[Key]time.Time{}
+	for k, s := range r.series {
+		si, c := ts.indexes[k], ts.cursors[k]
+		if c == nil {
+			c = &cursor{}
+			ts.cursors[k] = c
 		}
-		if ts.need[f.Path] {
-			recs := ts.series[KeyOf(f.Chunk)].hours[hourOf(f.Start)]
-			_, ok := recs[f.Path]
-			return ok
-		}
-		// Not needed: there before the run, unless it is still being recorded.
-		return !r.recording[f.Path]
-	})
-	for k, si := range ts.series {
-		if r.newest[k].Before(si.skip) {
+		si.status.CompleteUntil = c.advance(s.items, func(it item) bool { return r.done(ts, it) })
+		if s.newest.Before(si.skip) {
 			// Every chunk is skipped: all that is wanted is there up to the skip time, even
 			// when no footage reaches it, and no later, since a skipped chunk's footage
 			// after it is not copied.
-			until[k] = si.skip
+			si.status.CompleteUntil = si.skip
 		}
-		si.status.CompleteUntil = until[k]
 		if err := si.flush(ctx, ts.target.Storage, r.opts.ServerID, r.opts.Now()); err != nil {
 			return err
 		}
-		if u := si.status.CompleteUntil; u.IsZero() {
-			delete(until, k)
-		} else {
+		if u := si.status.CompleteUntil; !u.IsZero() {
 			until[k] = u
 		}
 	}
@@ -550,14 +652,15 @@ func (r *run) flush(ctx context.Context, ts *targetState) error {
 	return nil
 }
 
-// finish writes what the run added to every index, even when the run was cancelled.
+// finish writes what the run added to every index, even when the run was cancelled, then
+// freezes the folders it can and saves the scan cache.
 func (r *run) finish(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ts := range r.targets {
-		if ts.series != nil {
+		if ts.ready {
 			if err := r.flush(fctx, ts); err != nil && ts.err == nil {
 				ts.err = err
 			}
@@ -565,6 +668,86 @@ func (r *run) finish(ctx context.Context) {
 		ts.result.Err = ts.err
 		r.res.Targets = append(r.res.Targets, ts.result)
 	}
+	r.freeze()
+	if r.cache.changed {
+		// A cache that cannot be written costs speed only.
+		_ = r.cache.save(r.opts.ScanCache)
+	}
+}
+
+// freeze replaces, in the scan cache, the listing of each folder whose chunks are all on
+// every storage by a summary, and notes the storages' statuses it rests on. A run where
+// a storage failed freezes nothing new.
+func (r *run) freeze() {
+	sums := map[string]map[Key]string{}
+	failed := false
+	for _, ts := range r.targets {
+		if ts.err != nil || !ts.ready {
+			failed = true
+			continue
+		}
+		m := map[Key]string{}
+		for k, si := range ts.indexes {
+			if si.sum != "" && !si.foreign {
+				m[k] = si.sum
+			}
+		}
+		sums[ts.target.Name] = m
+	}
+	if !maps.EqualFunc(sums, r.oldSums, maps.Equal) {
+		r.cache.Sums, r.cache.changed = sums, true
+	}
+	if failed {
+		return
+	}
+	byDir := map[string][]int{}
+	for i, f := range r.files {
+		dir := path.Dir(f.Path)
+		byDir[dir] = append(byDir[dir], i)
+	}
+	for dir, files := range byDir {
+		cd, ok := r.cache.Dirs[dir]
+		if !ok || cd.Frozen != nil || len(cd.Files) != len(files) {
+			continue // not quiet yet, or holding what is not a selected chunk
+		}
+		if fss, ok := r.summarize(files, sums); ok {
+			cd.Files, cd.Frozen = nil, fss
+			r.cache.Dirs[dir], r.cache.changed = cd, true
+		}
+	}
+}
+
+// summarize sums up the chunks files of one folder by series, if every one is on every
+// storage, and no storage's status of their series was changed by another writer.
+func (r *run) summarize(files []int, sums map[string]map[Key]string) ([]frozenSeries, bool) {
+	var out []frozenSeries
+	at := map[Key]int{}
+	for _, i := range files {
+		f := r.files[i]
+		k := KeyOf(f.Chunk)
+		if r.recording[f.Path] {
+			return nil, false
+		}
+		for _, ts := range r.targets {
+			if sums[ts.target.Name][k] == "" || !r.done(ts, item{file: i}) {
+				return nil, false
+			}
+		}
+		j, ok := at[k]
+		if !ok {
+			j = len(out)
+			at[k] = j
+			out = append(out, frozenSeries{Key: k, First: f.Start.UnixNano()})
+		}
+		fs := &out[j]
+		fs.Chunks++
+		fs.Bytes += f.Size
+		fs.Last = max(fs.Last, f.end().UnixNano())
+		// Files are oldest first.
+		fs.Newest = cachedFile{Name: path.Base(f.Path), Size: f.Size, ModTime: f.ModTime.UnixNano()}
+		fs.NewestStart = f.Start.UnixNano()
+	}
+	return out, true
 }
 
 func (r *run) report() {

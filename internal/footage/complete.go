@@ -19,26 +19,46 @@ func (k Key) String() string { return k.Camera + "/" + string(k.Stream) }
 // between chunks, when the camera did not record, do not hold it back; a chunk that is
 // missing or still being recorded does. A series with no chunk done has no entry.
 func CompleteUntil(files []File, done func(File) bool) map[Key]time.Time {
-	until := map[Key]time.Time{}
-	blocked := map[Key]bool{}
-	for _, f := range files {
+	items := map[Key][]item{}
+	for i, f := range files {
 		k := KeyOf(f.Chunk)
-		if blocked[k] {
-			continue
-		}
-		if !done(f) {
-			blocked[k] = true
-			if _, any := until[k]; any {
-				// Up to this chunk's start, all is there.
-				until[k] = f.Start
-			}
-			continue
-		}
-		if end := f.end(); end.After(until[k]) {
-			until[k] = end
+		items[k] = append(items[k], item{start: f.Start, end: f.end(), file: i})
+	}
+	until := map[Key]time.Time{}
+	for k, its := range items {
+		var c cursor
+		if u := c.advance(its, func(it item) bool { return done(files[it.file]) }); !u.IsZero() {
+			until[k] = u
 		}
 	}
 	return until
+}
+
+// cursor works out a series' complete-until as its chunks get backed up, without going
+// over those it has already passed: a run flushes its index every few dozen chunks, and
+// an archive has hundreds of thousands.
+type cursor struct {
+	next  int       // items before it are done
+	until time.Time // the latest end among them
+}
+
+// advance moves past the items (oldest first) that are done now and returns the
+// complete-until, zero when no item is done. Items it passed must stay done.
+func (c *cursor) advance(items []item, done func(item) bool) time.Time {
+	for c.next < len(items) && done(items[c.next]) {
+		if items[c.next].end.After(c.until) {
+			c.until = items[c.next].end
+		}
+		c.next++
+	}
+	switch {
+	case c.next == 0:
+		return time.Time{}
+	case c.next < len(items):
+		// Up to this chunk's start, all is there.
+		return items[c.next].start
+	}
+	return c.until
 }
 
 // Oldest is the system-wide figure: the earliest of the times, which holds for every

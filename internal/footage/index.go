@@ -2,6 +2,8 @@ package footage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,30 +86,51 @@ func hourName(serverID string, k Key, t time.Time) string {
 func hourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
 func readJSON(ctx context.Context, s storage.Storage, name string, v any) error {
+	_, err := readJSONSum(ctx, s, name, v)
+	return err
+}
+
+// readJSONSum reads name into v and returns the SHA-256 of what it read.
+func readJSONSum(ctx context.Context, s storage.Storage, name string, v any) (string, error) {
 	rc, err := s.Open(ctx, name, 0, 0)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, maxIndexFile+1))
 	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+		return "", fmt.Errorf("read %s: %w", name, err)
 	}
 	if len(b) > maxIndexFile {
-		return fmt.Errorf("read %s: larger than %d bytes", name, maxIndexFile)
+		return "", fmt.Errorf("read %s: larger than %d bytes", name, maxIndexFile)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("read %s: corrupt index file: %w", name, err)
+		return "", fmt.Errorf("read %s: corrupt index file: %w", name, err)
 	}
-	return nil
+	return sumOf(b), nil
 }
 
 func writeJSON(ctx context.Context, s storage.Storage, name string, v any) error {
+	_, err := writeJSONSum(ctx, s, name, v)
+	return err
+}
+
+// writeJSONSum writes v to name and returns the SHA-256 of what it wrote.
+func writeJSONSum(ctx context.Context, s storage.Storage, name string, v any) (string, error) {
 	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.Put(ctx, name, storage.BytesSource(append(b, '\n')), storage.PutOptions{})
+	b = append(b, '\n')
+	if err := s.Put(ctx, name, storage.BytesSource(b), storage.PutOptions{}); err != nil {
+		return "", err
+	}
+	return sumOf(b), nil
+}
+
+func sumOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // ReadStatuses reads the status of every camera and stream a server has on a storage.
@@ -168,6 +191,14 @@ type seriesIndex struct {
 	skip   time.Time                       // the SkipBefore this run keeps to
 	hours  map[time.Time]map[string]Record // read or changed, by hour, by path
 	dirty  map[time.Time]bool              // changed since written
+	// changed is set when status differs from the stored one other than by its
+	// complete-until, which stored is the stored one's.
+	changed bool
+	stored  time.Time
+	// sum is the SHA-256 of status.json as this run last read or wrote it, and foreign
+	// is set when another writer changed it meanwhile.
+	sum     string
+	foreign bool
 }
 
 func newSeriesIndex(k Key) *seriesIndex {
@@ -176,14 +207,14 @@ func newSeriesIndex(k Key) *seriesIndex {
 
 // loadStatus reads status.json; a missing one means nothing is indexed yet.
 func (si *seriesIndex) loadStatus(ctx context.Context, s storage.Storage, serverID string, k Key) error {
-	err := readJSON(ctx, s, statusName(serverID, k), &si.status)
+	sum, err := readJSONSum(ctx, s, statusName(serverID, k), &si.status)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil
 	case err != nil:
 		return err
 	}
-	si.found, si.skip = true, si.status.SkipBefore
+	si.found, si.skip, si.sum, si.stored = true, si.status.SkipBefore, sum, si.status.CompleteUntil
 	return nil
 }
 
@@ -247,6 +278,10 @@ func (si *seriesIndex) count(h time.Time) {
 	if si.status.Hours == nil {
 		si.status.Hours = map[string]Count{}
 	}
+	if si.status.Hours[hourKey(h)] == c {
+		return
+	}
+	si.changed = true
 	if c.Chunks == 0 {
 		delete(si.status.Hours, hourKey(h))
 		return
@@ -269,8 +304,11 @@ func (si *seriesIndex) add(ctx context.Context, s storage.Storage, serverID stri
 }
 
 // flush writes the changed hour files, then the status: the status never claims more than
-// the hour files hold.
+// the hour files hold. Nothing is written when nothing changed.
 func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID string, now time.Time) error {
+	if si.found && len(si.dirty) == 0 && !si.changed && si.status.CompleteUntil.Equal(si.stored) {
+		return nil
+	}
 	k := Key{si.status.Camera, si.status.Stream}
 	for h := range si.dirty {
 		recs := si.hours[h]
@@ -298,8 +336,11 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 	// The operator may have changed the skip time since the run read it: theirs is kept,
 	// and when it moved back, complete-until, worked out with the run's, must not pass it.
 	var stored Status
-	switch err := readJSON(ctx, s, statusName(serverID, k), &stored); {
+	switch sum, err := readJSONSum(ctx, s, statusName(serverID, k), &stored); {
 	case err == nil:
+		if sum != si.sum {
+			si.foreign = true
+		}
 		if stored.SkipBefore.Before(si.skip) && stored.SkipBefore.Before(si.status.CompleteUntil) {
 			si.status.CompleteUntil = stored.SkipBefore
 		}
@@ -307,9 +348,10 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 	case !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	if err := writeJSON(ctx, s, statusName(serverID, k), si.status); err != nil {
+	sum, err := writeJSONSum(ctx, s, statusName(serverID, k), si.status)
+	if err != nil {
 		return fmt.Errorf("write the status of %s: %w", k, err)
 	}
-	si.found = true
+	si.found, si.changed, si.sum, si.stored = true, false, sum, si.status.CompleteUntil
 	return nil
 }

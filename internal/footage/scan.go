@@ -42,7 +42,21 @@ type Scan struct {
 	// Unmatched are files that fit no chunk of the layout. They are never copied or
 	// deleted, only reported.
 	Unmatched []string
+
+	// blocks are the chunks of frozen folders, backed up to every storage already (see
+	// scanCache); they are in none of the lists above.
+	blocks []block
+	// cache is what the scan saw, to be saved once the run knows what it can freeze.
+	cache *scanCache
 }
+
+// block is a frozen folder's series.
+type block struct {
+	dir string
+	frozenSeries
+}
+
+func (b block) newestStart() time.Time { return time.Unix(0, b.NewestStart) }
 
 // ScanOptions say what to look for.
 type ScanOptions struct {
@@ -60,19 +74,31 @@ type ScanOptions struct {
 // DefaultSettle is longer than a recorder takes between two writes to an open chunk.
 const DefaultSettle = 30 * time.Second
 
-// ScanArchive walks the archive at root.
+// ScanArchive walks the archive at root and lists every chunk; folders a backup run froze
+// are listed again.
 func ScanArchive(ctx context.Context, root string, opts ScanOptions) (Scan, error) {
+	scan, err := scanArchive(ctx, root, opts, loadScanCache(opts.Cache), func(Key) bool { return false })
+	if err != nil {
+		return Scan{}, err
+	}
+	// A cache that cannot be written costs speed only.
+	_ = scan.cache.save(opts.Cache)
+	return scan, nil
+}
+
+// scanArchive walks the archive with the listings of old, taking the frozen folders whose
+// series are all trusted as they are.
+func scanArchive(ctx context.Context, root string, opts ScanOptions, old *scanCache, trusted func(Key) bool) (Scan, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
-	var scan Scan
+	scan := Scan{cache: newScanCache()}
 	now := opts.Now()
-	old, next := loadScanCache(opts.Cache), &scanCache{Version: scanCacheVersion, Dirs: map[string]cachedDir{}}
 	files := make([]File, 0, old.files())
-	err := walkCached(root, old, next, now, func(e entry) error {
+	add := func(e entry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -83,17 +109,45 @@ func ScanArchive(ctx context.Context, root string, opts ScanOptions) (Scan, erro
 		}
 		files = append(files, File{Chunk: c, Size: e.size, ModTime: e.modTime})
 		return nil
-	})
-	if err != nil {
+	}
+	freeze := func(rel string, fss []frozenSeries) {
+		for _, fs := range fss {
+			scan.blocks = append(scan.blocks, block{dir: rel, frozenSeries: fs})
+		}
+	}
+	if err := walkCached(root, old, scan.cache, now, trusted, add, freeze); err != nil {
 		return Scan{}, fmt.Errorf("scan archive %s: %w", root, err)
+	}
+	// A frozen folder that holds the newest chunk of its series may hold the chunk being
+	// recorded after all (a camera that paused longer than the settle time, then went on
+	// writing it): when that chunk changed, the folder is listed again.
+	for {
+		thaw, err := scan.changedBlocks(root, files)
+		if err != nil {
+			return Scan{}, fmt.Errorf("scan archive %s: %w", root, err)
+		}
+		if len(thaw) == 0 {
+			break
+		}
+		for dir := range thaw {
+			scan.blocks = slices.DeleteFunc(scan.blocks, func(b block) bool { return b.dir == dir })
+			if err := relist(root, dir, scan.cache, now, add); err != nil {
+				return Scan{}, fmt.Errorf("scan archive %s: %w", root, err)
+			}
+		}
 	}
 	files = sortFiles(files)
 	// The newest chunk of each camera and stream is open while the recorder writes to it.
 	// Writing to a file leaves its folder's time alone, so its size and time are read
 	// afresh rather than from the cache.
-	newest := map[[2]string]int{}
+	newest := map[Key]int{}
 	for i, f := range files {
-		newest[[2]string{f.Camera, string(f.Stream)}] = i
+		newest[KeyOf(f.Chunk)] = i
+	}
+	for _, b := range scan.blocks {
+		if i, ok := newest[b.Key]; ok && b.newestStart().After(files[i].Start) {
+			delete(newest, b.Key) // that block's chunk is newer, and closed
+		}
 	}
 	for _, i := range newest {
 		fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(files[i].Path)))
@@ -104,11 +158,9 @@ func ScanArchive(ctx context.Context, root string, opts ScanOptions) (Scan, erro
 			files[i].Size, files[i].ModTime = fi.Size(), fi.ModTime()
 		}
 	}
-	// Only a scan that got through is kept; a cache that cannot be written costs speed only.
-	_ = next.save(opts.Cache)
 	scan.Closed = make([]File, 0, len(files))
 	for i, f := range files {
-		if newest[[2]string{f.Camera, string(f.Stream)}] == i && now.Sub(f.ModTime) < opts.Settle {
+		if j, ok := newest[KeyOf(f.Chunk)]; ok && j == i && now.Sub(f.ModTime) < opts.Settle {
 			scan.Recording = append(scan.Recording, f)
 			continue
 		}
@@ -116,6 +168,67 @@ func ScanArchive(ctx context.Context, root string, opts ScanOptions) (Scan, erro
 	}
 	scan.All = files
 	return scan, nil
+}
+
+// changedBlocks returns the folders of blocks that hold the newest chunk of their series
+// when that chunk is no longer as it was frozen.
+func (s *Scan) changedBlocks(root string, files []File) (map[string]bool, error) {
+	newest := map[Key]time.Time{}
+	for _, f := range files {
+		if k := KeyOf(f.Chunk); f.Start.After(newest[k]) {
+			newest[k] = f.Start
+		}
+	}
+	latest := map[Key]block{}
+	for _, b := range s.blocks {
+		if l, ok := latest[b.Key]; !ok || b.NewestStart > l.NewestStart {
+			latest[b.Key] = b
+		}
+	}
+	thaw := map[string]bool{}
+	for k, b := range latest {
+		if !b.newestStart().After(newest[k]) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(join(b.dir, b.Newest.Name))))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			thaw[b.dir] = true
+		case err != nil:
+			return nil, err
+		case fi.Size() != b.Newest.Size || fi.ModTime().UnixNano() != b.Newest.ModTime:
+			thaw[b.dir] = true
+		}
+	}
+	return thaw, nil
+}
+
+// relist lists the folder rel again, from the disk.
+func relist(root, rel string, next *scanCache, now time.Time, fn func(entry) error) error {
+	dir := filepath.Join(root, filepath.FromSlash(rel))
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		delete(next.Dirs, rel)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cd, err := listDir(dir, fi.ModTime())
+	if err != nil {
+		return err
+	}
+	next.changed = true
+	delete(next.Dirs, rel)
+	if now.Sub(fi.ModTime()) >= quiet {
+		next.Dirs[rel] = cd
+	}
+	for _, f := range cd.Files {
+		if err := fn(entry{rel: join(rel, f.Name), size: f.Size, modTime: time.Unix(0, f.ModTime)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sortFiles puts files oldest first. It sorts positions rather than the files themselves,

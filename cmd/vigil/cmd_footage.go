@@ -277,7 +277,8 @@ func eventSink(g *globalOptions, webhooks []string) (events.Sink, error) {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, usageError{errors.New("--webhook: give an http or https URL")}
 		}
-		sinks = append(sinks, events.OnceUntilSuccess(events.Webhook(raw, nil), func(e events.Event) string { return e.Type + "\x00" + e.Source }))
+		key := func(e events.Event) string { return e.Type + "\x00" + e.Source }
+		sinks = append(sinks, events.OnceUntilSuccess(events.Webhook(raw, nil), key, events.NewMemoryState()))
 	}
 	return events.Multi(sinks...), nil
 }

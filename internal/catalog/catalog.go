@@ -1,6 +1,6 @@
 // Package catalog is Vigil's local state, kept in one SQLite file: settings
-// revisions now, and runs, watermarks, the backup index, events and users as
-// they come. Backups on a storage never depend on it: they describe
+// revisions, which events last failed, and how far each camera's footage is
+// complete now, and runs, the backup index and users as they come. Backups on a storage never depend on it: they describe
 // themselves, so a lost catalog costs history, not data.
 //
 // The catalog knows nothing of the settings' types; callers hand it documents

@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,9 +108,51 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if tooNew.Version != newer || tooNew.Known != len(migrations) {
 		t.Fatalf("SchemaTooNewError = %+v, want Version %d, Known %d", tooNew, newer, len(migrations))
 	}
-	want := "catalog is at schema version 2, this vigil knows up to 1: upgrade vigil"
+	want := fmt.Sprintf("catalog is at schema version %d, this vigil knows up to %d: upgrade vigil", newer, len(migrations))
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open error = %q, want it to contain %q", err, want)
+	}
+}
+
+// openAtVersion makes a catalog at path that has run only the first version steps, as an
+// older vigil left it.
+func openAtVersion(t *testing.T, path string, version int) *Catalog {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Catalog{db: db, now: fixedClock}
+	t.Cleanup(func() { c.Close() })
+	if err := c.migrate(context.Background(), migrations[:version]); err != nil {
+		t.Fatalf("migrate to version %d: %v", version, err)
+	}
+	return c
+}
+
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	old := openAtVersion(t, path, 1)
+	saved, err := old.SaveSettings(ctx, []byte("server: {id: nvr-01}\n"), "admin", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	c := openTest(t, path)
+	if v, err := c.SchemaVersion(ctx); err != nil || v != len(migrations) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
+	}
+	if latest, err := c.LatestSettings(ctx); err != nil || latest.SHA256 != saved.SHA256 {
+		t.Fatalf("LatestSettings after the migration = %+v, %v; want the revision saved before", latest, err)
+	}
+	if err := c.SetEventFailing(ctx, "k", fixed); err != nil {
+		t.Fatal(err)
+	}
+	fc := []FootageComplete{{ServerID: "nvr-01", Storage: "nas", Camera: "cam1", Stream: "hi", CompleteUntil: fixed}}
+	if err := c.SetFootageComplete(ctx, fc); err != nil {
+		t.Fatal(err)
 	}
 }
 

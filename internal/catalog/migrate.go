@@ -20,6 +20,21 @@ var migrations = []string{
 		sha256     TEXT NOT NULL,
 		changes    TEXT NOT NULL DEFAULT '[]'
 	)`,
+	// 2: which event keys last delivered a failure, and up to when each camera's footage
+	// is complete on each storage.
+	`CREATE TABLE event_state (
+		key           TEXT PRIMARY KEY,
+		failing_since TEXT NOT NULL
+	);
+	CREATE TABLE footage_complete (
+		server_id      TEXT NOT NULL,
+		storage        TEXT NOT NULL,
+		camera         TEXT NOT NULL,
+		stream         TEXT NOT NULL,
+		complete_until TEXT NOT NULL,
+		updated        TEXT NOT NULL,
+		PRIMARY KEY (server_id, storage, camera, stream)
+	)`,
 }
 
 // SchemaTooNewError is returned by Open for a catalog written by a newer Vigil,

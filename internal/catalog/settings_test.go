@@ -193,9 +193,9 @@ func TestSettingsHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := "server: {id: s5}\n"
-	// The migration took the first tick, then one per save.
+	// Each migration step took a tick, then each save one.
 	want := Revision{
-		ID: 5, CreatedAt: fixed.Add(6 * time.Second), Author: "admin", Comment: "rev 5",
+		ID: 5, CreatedAt: fixed.Add(time.Duration(len(migrations)+5) * time.Second), Author: "admin", Comment: "rev 5",
 		SHA256: sum(doc), Changes: []FieldChange{{Field: "server.id", Old: "4", New: "5"}},
 	}
 	if !reflect.DeepEqual(hist[0], want) {

@@ -1,5 +1,6 @@
 // Package events tells operators and other systems what Vigil did: a backup started,
-// finished, failed. An event goes to one or more sinks (the log, a webhook, …).
+// finished, failed. An event goes to one or more sinks (the log, a webhook, an MQTT
+// broker, …).
 package events
 
 import (
@@ -167,20 +168,24 @@ func (m multi) Send(ctx context.Context, e Event) error {
 // OnceUntilSuccess passes events on to next, except a failure whose key is that of a
 // failure already delivered: it is dropped until an event with that key and a reason that
 // is not a failure has been delivered. An operator hears that the nightly backup fails
-// once, not every night, and hears again once it recovers and fails anew. The state is in
-// memory only; a new process starts afresh.
-func OnceUntilSuccess(next Sink, key func(Event) string) Sink {
-	return &onceUntilSuccess{next: next, key: key, failing: map[string]bool{}}
+// once, not every night, and hears again once it recovers and fails anew.
+//
+// state remembers which keys are failing: NewMemoryState forgets them when the process
+// ends, a FileState or the catalog keeps them across restarts. Sinks that share a state
+// need keys of their own, or one sink's delivery would silence the other. When the state
+// cannot be read, a failure is delivered all the same and Send returns the state's error.
+func OnceUntilSuccess(next Sink, key func(Event) string, state State) Sink {
+	return &onceUntilSuccess{next: next, key: key, state: state}
 }
 
 type onceUntilSuccess struct {
-	next Sink
-	key  func(Event) string
+	next  Sink
+	key   func(Event) string
+	state State
 
 	// mu is held while sending, so that two events of one key cannot both pass as the
 	// first failure.
-	mu      sync.Mutex
-	failing map[string]bool // keys whose last delivered event was a failure
+	mu sync.Mutex
 }
 
 var _ Sink = (*onceUntilSuccess)(nil)
@@ -190,17 +195,29 @@ func (o *onceUntilSuccess) Send(ctx context.Context, e Event) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	failed := Failed(e.Reason)
-	if failed && o.failing[k] {
-		return nil
+	var readErr error
+	if failed {
+		failing, err := o.state.EventFailing(ctx, k)
+		switch {
+		case err != nil:
+			// Hearing of a failure twice is better than not hearing of it.
+			readErr = fmt.Errorf("read event state: %w", err)
+		case failing:
+			return nil
+		}
 	}
 	// State changes only on delivery: what the receiver last heard is what counts.
 	if err := o.next.Send(ctx, e); err != nil {
-		return err
+		return errors.Join(err, readErr)
 	}
+	var err error
 	if failed {
-		o.failing[k] = true
+		err = o.state.SetEventFailing(ctx, k, e.Time)
 	} else {
-		delete(o.failing, k)
+		err = o.state.ClearEventFailing(ctx, k)
 	}
-	return nil
+	if err != nil {
+		err = fmt.Errorf("record event state: %w", err)
+	}
+	return errors.Join(readErr, err)
 }

@@ -172,7 +172,7 @@ func TestMulti(t *testing.T) {
 
 func TestOnceUntilSuccess(t *testing.T) {
 	next := &recorder{}
-	sink := events.OnceUntilSuccess(next, func(e events.Event) string { return e.Type + "/" + e.Source })
+	sink := events.OnceUntilSuccess(next, func(e events.Event) string { return e.Type + "/" + e.Source }, events.NewMemoryState())
 	other := finished(events.ReasonFailedTarget)
 	other.Source = "datasets"
 	for i, step := range []struct {

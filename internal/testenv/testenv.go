@@ -201,6 +201,20 @@ func (d *Daemon) Stop() {
 	}
 }
 
+// Freeze stops the daemon and the children in its process group without ending them:
+// connections stay open and nothing answers, the way a hung host looks to a client. thaw
+// resumes them.
+func (d *Daemon) Freeze() (thaw func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil || d.cmd.Process == nil {
+		return func() {}
+	}
+	pgid := d.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGSTOP)
+	return func() { _ = syscall.Kill(-pgid, syscall.SIGCONT) }
+}
+
 func killGroup(cmd *exec.Cmd) {
 	if cmd.Process == nil {
 		return

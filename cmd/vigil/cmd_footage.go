@@ -34,6 +34,7 @@ func newFootageCommand(g *globalOptions) *cobra.Command {
 		Short: "Back up camera footage and see how far the backup is",
 	}
 	cmd.AddCommand(newFootageBackupCommand(g), newFootageStatusCommand(g), newFootageSkipCommand(g), newFootageVerifyCommand(g), newFootageRestoreCommand(g))
+	addRetentionCommands(cmd, g)
 	return cmd
 }
 
@@ -641,6 +642,7 @@ func runFootageStatus(ctx context.Context, g *globalOptions, opts footageStatusO
 	if skips {
 		header += "\tSKIPPED BEFORE"
 	}
+	header += retainedHeader(sts)
 	fmt.Fprintln(tw, header)
 	oldest := time.Time{}
 	for i, st := range sts {
@@ -664,6 +666,7 @@ func runFootageStatus(ctx context.Context, g *globalOptions, opts footageStatusO
 			}
 			fmt.Fprintf(tw, "\t%s", skipped)
 		}
+		fmt.Fprint(tw, retainedCell(sts, st))
 		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {

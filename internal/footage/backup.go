@@ -111,7 +111,7 @@ func (e *sourceError) Unwrap() error { return e.err }
 
 // Backup copies every selected chunk that a storage lacks to it, oldest first across all
 // cameras, and updates each storage's index and complete-until. Chunks that start before
-// a series' SkipBefore on a storage are not wanted there. A storage that fails is
+// a series' SkipBefore or PrunedBefore on a storage are not wanted there. A storage that fails is
 // given up on for this run while the others go on. The error is nil unless the run could
 // not start or was cancelled; Result.Complete tells whether everything got through.
 func Backup(ctx context.Context, opts BackupOptions) (Result, error) {

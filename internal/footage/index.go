@@ -25,7 +25,8 @@ import (
 //	.vigil/index/<camera>/<stream>/<yyyy>/<mm>/<dd>/<hh>.json     the Records of chunks starting in that UTC hour
 //
 // The index is written after the chunks it lists, so it never lists a chunk that is not
-// there. Each server writes only below its own id.
+// there, but for the last batch of a prune that was stopped (see Prune). Each server
+// writes only below its own id.
 const (
 	footageRoot = "vigil/footage"
 	indexDir    = ".vigil/index"
@@ -58,6 +59,11 @@ type Status struct {
 	// SkipBefore is set by the operator (SkipBefore), never by a backup: chunks that start
 	// before it are not backed up to this storage and do not hold complete-until back.
 	SkipBefore time.Time `json:"skip_before,omitzero"`
+	// PrunedBefore is set by retention (Prune), never by a backup: chunks that start before
+	// it were given up on purpose, and a backup treats them as it treats skipped ones. The
+	// index may still list some of them: those under an evidence lock, those kept because
+	// they existed nowhere else, and those of a prune that was stopped midway.
+	PrunedBefore time.Time `json:"pruned_before,omitzero"`
 }
 
 // Count is how many chunks, of how many bytes.
@@ -189,6 +195,7 @@ type seriesIndex struct {
 	status Status
 	found  bool                            // status.json was there
 	skip   time.Time                       // the SkipBefore this run keeps to
+	pruned time.Time                       // the PrunedBefore this run keeps to
 	hours  map[time.Time]map[string]Record // read or changed, by hour, by path
 	dirty  map[time.Time]bool              // changed since written
 	// changed is set when status differs from the stored one other than by its
@@ -214,13 +221,16 @@ func (si *seriesIndex) loadStatus(ctx context.Context, s storage.Storage, server
 	case err != nil:
 		return err
 	}
-	si.found, si.skip, si.sum, si.stored = true, si.status.SkipBefore, sum, si.status.CompleteUntil
+	si.found, si.skip, si.pruned, si.sum, si.stored = true, si.status.SkipBefore, si.status.PrunedBefore, sum, si.status.CompleteUntil
 	return nil
 }
 
-// skipped reports whether chunk c is left out of the backup by the series' SkipBefore. A
-// chunk that starts before it is left out whole, the part recorded after it too.
-func (si *seriesIndex) skipped(c Chunk) bool { return c.Start.Before(si.skip) }
+// skipped reports whether chunk c is left out of the backup by the series' SkipBefore or
+// PrunedBefore. A chunk that starts before it is left out whole, the part recorded after
+// it too.
+func (si *seriesIndex) skipped(c Chunk) bool {
+	return c.Start.Before(si.skip) || c.Start.Before(si.pruned)
+}
 
 // SkipBefore sets the time before which the footage of series k is not backed up to s:
 // the next backup run leaves out the chunks that start before t, and counts the series
@@ -344,7 +354,8 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 		if stored.SkipBefore.Before(si.skip) && stored.SkipBefore.Before(si.status.CompleteUntil) {
 			si.status.CompleteUntil = stored.SkipBefore
 		}
-		si.status.SkipBefore = stored.SkipBefore
+		// A prune may have run meanwhile too: what it removed must not come back.
+		si.status.SkipBefore, si.status.PrunedBefore = stored.SkipBefore, stored.PrunedBefore
 	case !errors.Is(err, storage.ErrNotFound):
 		return err
 	}

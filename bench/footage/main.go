@@ -7,7 +7,10 @@
 //     and restic backup, each followed by a timed sync since Vigil flushes every chunk;
 //   - a re-run with nothing new over an archive of 100,000 chunk files, against rsync and
 //     rclone doing the same, with warm and with cold caches;
-//   - Vigil's peak memory (maximum resident set) in both.
+//   - Vigil's peak memory (maximum resident set) in both;
+//   - with -sections remote, the same initial backup to SMB, SFTP and S3 servers on
+//     loopback (Samba, OpenSSH, MinIO), against rclone copy to the same server, each run
+//     into an empty destination and read back from the server after it.
 package main
 
 import (
@@ -20,27 +23,113 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
 func main() {
 	initialMiB := flag.Int("initial-mib", 2048, "size of the archive of the initial backup, in MiB")
 	rerunChunks := flag.Int("rerun-chunks", 100_000, "chunk files in the archive of the no-change re-run")
 	runs := flag.Int("runs", 3, "runs per tool; the median is reported")
+	sections := flag.String("sections", "initial,rerun", "what to measure, comma-separated: initial (local backup), rerun (no-change re-run), remote (backup to servers)")
+	kinds := flag.String("remote", strings.Join(serverKinds, ","), "servers of the remote section, comma-separated: "+strings.Join(serverKinds, ", "))
+	remoteMiB := flag.Int("remote-mib", 1024, "size of the archive of the remote backups, in MiB")
+	parallel := flag.String("vigil-parallel", "", "remote section: vigil --parallel values to measure besides the default, comma-separated")
+	trees := flag.String("vigil-trees", "", "remote section: other source trees whose vigil to measure beside this one's, as NAME=DIR,... (to try a change)")
 	flag.Parse()
-	work, err := os.MkdirTemp("", "vigil-bench-footage-")
+	want, err := parseSections(*sections)
 	check(err)
-	defer os.RemoveAll(work)
-	vigil := filepath.Join(work, "vigil")
-	build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	check(build.Run())
+	ropts := remoteOptions{mib: *remoteMiB, runs: *runs}
+	var others []tree
+	if want["remote"] {
+		ropts.kinds, ropts.parallel, err = parseRemote(*kinds, *parallel)
+		check(err)
+		others, err = parseTrees(*trees)
+		check(err)
+	}
+	// The servers of the remote section stop, and work goes, also when one fails to start.
+	p := testenv.NewProgram("vigil-bench-footage")
+	defer p.Close()
+	work := p.TempDir()
+	vigil := buildVigil(work, "vigil", ".")
+	for _, t := range others {
+		ropts.builds = append(ropts.builds, vigilBuild{name: "vigil " + t.name, bin: buildVigil(work, "vigil-"+t.name, t.dir)})
+	}
 
 	fmt.Printf("Footage backup benchmark, median of %d runs; ratios are the tool's time over Vigil's (above 1.00x Vigil is faster).\n\n", *runs)
-	initial(work, vigil, *initialMiB, *runs)
-	rerun(work, vigil, *rerunChunks, *runs)
+	if want["initial"] {
+		initial(work, vigil, *initialMiB, *runs)
+	}
+	if want["rerun"] {
+		rerun(work, vigil, *rerunChunks, *runs)
+	}
+	if want["remote"] {
+		remote(p, work, vigil, ropts)
+	}
+}
+
+// buildVigil builds the vigil of the source tree dir as work/name.
+func buildVigil(work, name, dir string) string {
+	bin := filepath.Join(work, name)
+	build := exec.Command("go", "build", "-C", dir, "-o", bin, "./cmd/vigil")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	check(build.Run())
+	return bin
+}
+
+func parseSections(s string) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, sec := range strings.Split(s, ",") {
+		switch sec = strings.TrimSpace(sec); sec {
+		case "initial", "rerun", "remote":
+			want[sec] = true
+		default:
+			return nil, fmt.Errorf("-sections: unknown section %q (initial, rerun, remote)", sec)
+		}
+	}
+	return want, nil
+}
+
+func parseRemote(kinds, parallel string) ([]string, []int, error) {
+	var ks []string
+	for _, k := range strings.Split(kinds, ",") {
+		if k = strings.TrimSpace(k); !slices.Contains(serverKinds, k) {
+			return nil, nil, fmt.Errorf("-remote: unknown server %q (%s)", k, strings.Join(serverKinds, ", "))
+		}
+		ks = append(ks, k)
+	}
+	var ps []int
+	for _, f := range strings.FieldsFunc(parallel, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			return nil, nil, fmt.Errorf("-vigil-parallel: %q is not a number from 1 to 64", f)
+		}
+		ps = append(ps, n)
+	}
+	return ks, ps, nil
+}
+
+// tree is a source tree of Vigil, such as another worktree, named for the report.
+type tree struct{ name, dir string }
+
+// parseTrees reads NAME=DIR,...; a name goes into bucket names, so it is lower case.
+func parseTrees(s string) ([]tree, error) {
+	var ts []tree
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' }) {
+		name, dir, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok || name == "" || strings.ToLower(name) != name || strings.ContainsAny(name, " /_") {
+			return nil, fmt.Errorf("-vigil-trees: %q is not NAME=DIR with a lower-case NAME", f)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "cmd", "vigil")); err != nil {
+			return nil, fmt.Errorf("-vigil-trees: %s: %w", name, err)
+		}
+		ts = append(ts, tree{name, dir})
+	}
+	return ts, nil
 }
 
 // tool is one way of copying the archive src to dst.

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-backup/vigil/bench/internal/fileset"
 	"github.com/vigil-backup/vigil/internal/storage"
 	"github.com/vigil-backup/vigil/internal/testenv"
 )
@@ -184,7 +185,7 @@ func (r *runner) timePut(ctx context.Context, t *target, tl tool) (time.Duration
 	if err != nil {
 		return 0, fmt.Errorf("read back: %w", err)
 	}
-	if err := r.w.check(got); err != nil {
+	if err := r.w.files.Check(got); err != nil {
 		return 0, fmt.Errorf("stored files differ from the source: %w", err)
 	}
 	return took, nil
@@ -201,11 +202,11 @@ func (r *runner) timeGet(ctx context.Context, tl tool) (time.Duration, error) {
 		return 0, err
 	}
 	took := time.Since(start)
-	got, err := sumTree(r.getDir)
+	got, err := fileset.SumTree(r.getDir)
 	if err != nil {
 		return 0, fmt.Errorf("read back: %w", err)
 	}
-	if err := r.w.check(got); err != nil {
+	if err := r.w.files.Check(got); err != nil {
 		return 0, fmt.Errorf("downloaded files differ from the source: %w", err)
 	}
 	return took, nil

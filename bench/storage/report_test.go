@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-backup/vigil/bench/internal/fileset"
 )
 
 func TestCheckRefusesBrokenTransfers(t *testing.T) {
@@ -12,25 +14,25 @@ func TestCheckRefusesBrokenTransfers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := sumTree(w.dir)
+	got, err := fileset.SumTree(w.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.check(got); err != nil {
+	if err := w.files.Check(got); err != nil {
 		t.Fatalf("the source itself: %v", err)
 	}
-	for name, broken := range map[string]func(fileSet){
-		"missing":   func(s fileSet) { delete(s, "cam01-000001.mkv") },
-		"short":     func(s fileSet) { f := s["cam01-000001.mkv"]; f.Size--; s["cam01-000001.mkv"] = f },
-		"corrupted": func(s fileSet) { f := s["cam01-000001.mkv"]; f.SHA256[0]++; s["cam01-000001.mkv"] = f },
-		"extra":     func(s fileSet) { s[".vigil-tmp-1"] = fileSum{} },
+	for name, broken := range map[string]func(fileset.Set){
+		"missing":   func(s fileset.Set) { delete(s, "cam01-000001.mkv") },
+		"short":     func(s fileset.Set) { f := s["cam01-000001.mkv"]; f.Size--; s["cam01-000001.mkv"] = f },
+		"corrupted": func(s fileset.Set) { f := s["cam01-000001.mkv"]; f.SHA256[0]++; s["cam01-000001.mkv"] = f },
+		"extra":     func(s fileset.Set) { s[".vigil-tmp-1"] = fileset.Sum{} },
 	} {
-		s := fileSet{}
+		s := fileset.Set{}
 		for k, v := range got {
 			s[k] = v
 		}
 		broken(s)
-		if err := w.check(s); err == nil {
+		if err := w.files.Check(s); err == nil {
 			t.Errorf("%s file: no error", name)
 		}
 	}

@@ -8,10 +8,11 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/vigil-backup/vigil/bench/internal/fileset"
+	"github.com/vigil-backup/vigil/bench/internal/rclone"
 	"github.com/vigil-backup/vigil/internal/storage"
 	"github.com/vigil-backup/vigil/internal/testenv"
 )
@@ -32,7 +33,7 @@ type target struct {
 	// clearPut removes the put folder and readPut reads what it holds. Both work behind
 	// the server's back, so that no tool under test checks its own work.
 	clearPut func(ctx context.Context) error
-	readPut  func(ctx context.Context) (fileSet, error)
+	readPut  func(ctx context.Context) (fileset.Set, error)
 	// stop stops the server and removes what it stored.
 	stop func()
 }
@@ -75,7 +76,7 @@ func startTarget(ctx context.Context, p *testenv.Program, bins *binaries, kind s
 // base of the local disk.
 func (t *target) onDisk(base string) {
 	t.clearPut = func(context.Context) error { return os.RemoveAll(filepath.Join(base, putDir)) }
-	t.readPut = func(context.Context) (fileSet, error) { return sumTree(filepath.Join(base, putDir)) }
+	t.readPut = func(context.Context) (fileset.Set, error) { return fileset.SumTree(filepath.Join(base, putDir)) }
 }
 
 func startLocal(p *testenv.Program, bins *binaries, w *workload) (*target, error) {
@@ -99,19 +100,18 @@ func startSMB(ctx context.Context, p *testenv.Program, bins *binaries, w *worklo
 	if err := writeSMBAuth(auth, srv.User, srv.Password); err != nil {
 		return nil, err
 	}
-	rc := newRclone(bins.rclone, nil)
-	pass, err := rc.obscure(ctx, srv.Password)
+	pass, err := rclone.Obscure(ctx, bins.rclone, srv.Password)
 	if err != nil {
 		return nil, err
 	}
-	rc = newRclone(bins.rclone, map[string]string{
+	rc := rclone.New(bins.rclone, map[string]string{
 		"type": "smb", "host": "127.0.0.1", "port": strconv.Itoa(srv.Port()), "user": srv.User, "pass": pass,
 	})
 	t := &target{
 		kind:  storage.SMB,
 		url:   fmt.Sprintf("smb://%s@%s/share", srv.User, srv.Addr()),
 		cred:  storage.Credentials{Password: srv.Password},
-		tools: []tool{smbclient(bins.smbclient, srv.Addr(), "share", auth), rc.tool("share/"+putDir, "share/"+seedDir)},
+		tools: []tool{smbclient(bins.smbclient, srv.Addr(), "share", auth), rcloneTool(rc, "share/"+putDir, "share/"+seedDir)},
 	}
 	t.onDisk(base)
 	t.stop = func() { srv.Stop(); os.RemoveAll(base) }
@@ -125,7 +125,7 @@ func startSFTP(p *testenv.Program, bins *binaries, w *workload) (*target, error)
 		return nil, err
 	}
 	q := url.Values{"known_hosts": {d.KnownHostsFile}, "identity": {d.KeyFile}}
-	rc := newRclone(bins.rclone, map[string]string{
+	rc := rclone.New(bins.rclone, map[string]string{
 		"type": "sftp", "host": "127.0.0.1", "port": strconv.Itoa(d.Port()), "user": d.User,
 		"key_file": d.KeyFile, "known_hosts_file": d.KnownHostsFile,
 		// The account has no shell (internal-sftp only): nothing to run checksums with.
@@ -136,7 +136,7 @@ func startSFTP(p *testenv.Program, bins *binaries, w *workload) (*target, error)
 		url:  fmt.Sprintf("sftp://%s@%s%s?%s", d.User, d.Addr(), base, q.Encode()),
 		tools: []tool{
 			scp(bins.scp, d.Port(), d.User, d.KeyFile, d.KnownHostsFile, base),
-			rc.tool(path.Join(base, putDir), path.Join(base, seedDir)),
+			rcloneTool(rc, path.Join(base, putDir), path.Join(base, seedDir)),
 		},
 	}
 	t.onDisk(base)
@@ -157,7 +157,7 @@ func startS3(ctx context.Context, p *testenv.Program, bins *binaries, w *workloa
 			return nil, fmt.Errorf("seed %s: %w", key, err)
 		}
 	}
-	rc := newRclone(bins.rclone, map[string]string{
+	rc := rclone.New(bins.rclone, map[string]string{
 		"type": "s3", "provider": "Minio", "endpoint": m.Endpoint, "region": "us-east-1",
 		"access_key_id": m.AccessKey, "secret_access_key": m.SecretKey,
 	})
@@ -165,9 +165,11 @@ func startS3(ctx context.Context, p *testenv.Program, bins *binaries, w *workloa
 		kind:     storage.S3,
 		url:      m.URL(bucket, ""),
 		cred:     storage.Credentials{User: m.AccessKey, Password: m.SecretKey},
-		tools:    []tool{rc.tool(bucket+"/"+putDir, bucket+"/"+seedDir)},
+		tools:    []tool{rcloneTool(rc, bucket+"/"+putDir, bucket+"/"+seedDir)},
 		clearPut: func(ctx context.Context) error { return clearPrefix(ctx, client, putDir+"/") },
-		readPut:  func(ctx context.Context) (fileSet, error) { return readPrefix(ctx, client, putDir+"/") },
+		readPut: func(ctx context.Context) (fileset.Set, error) {
+			return fileset.SumBucket(ctx, client, bucket, putDir+"/")
+		},
 	}
 	t.stop = func() { m.Stop(); os.RemoveAll(m.Dir) }
 	return t, nil
@@ -183,37 +185,4 @@ func clearPrefix(ctx context.Context, c *minio.Client, prefix string) error {
 		}
 	}
 	return err
-}
-
-// readPrefix reads every object below prefix back, which shows both what a tool stored
-// and, through the sizes the listing reports, what the bucket says it holds.
-func readPrefix(ctx context.Context, c *minio.Client, prefix string) (fileSet, error) {
-	got := fileSet{}
-	for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if o.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, o.Err)
-		}
-		sum, err := readObject(ctx, c, o.Key)
-		if err != nil {
-			return nil, err
-		}
-		if sum.Size != o.Size {
-			return nil, fmt.Errorf("%s: listed with %d bytes, read %d", o.Key, o.Size, sum.Size)
-		}
-		got[strings.TrimPrefix(o.Key, prefix)] = sum
-	}
-	return got, nil
-}
-
-func readObject(ctx context.Context, c *minio.Client, key string) (fileSum, error) {
-	obj, err := c.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return fileSum{}, fmt.Errorf("get %s: %w", key, err)
-	}
-	defer obj.Close()
-	sum, err := sumReader(obj)
-	if err != nil {
-		return fileSum{}, fmt.Errorf("read %s: %w", key, err)
-	}
-	return sum, nil
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vigil-backup/vigil/bench/internal/rclone"
 )
 
 // tool moves the workload between the local disk and a target, the way one program does.
@@ -34,7 +36,7 @@ const rcloneTransfers = 4
 func localTools(bins *binaries, base string) []tool {
 	put := filepath.Join(base, putDir)
 	seed := filepath.Join(base, seedDir)
-	rc := newRclone(bins.rclone, nil)
+	rc := rclone.New(bins.rclone, nil)
 	return []tool{
 		{
 			name:     "cp",
@@ -50,9 +52,9 @@ func localTools(bins *binaries, base string) []tool {
 			name:     "rclone",
 			parallel: rcloneTransfers,
 			put: func(ctx context.Context, src string) error {
-				return thenSync(rc.copy(ctx, src, put))
+				return thenSync(rcloneCopy(ctx, rc, src, put))
 			},
-			get: func(ctx context.Context, dst string) error { return rc.copy(ctx, seed, dst) },
+			get: func(ctx context.Context, dst string) error { return rcloneCopy(ctx, rc, seed, dst) },
 		},
 	}
 }
@@ -117,49 +119,18 @@ func scp(bin string, port int, user, keyFile, knownHosts, base string) tool {
 	}
 }
 
-// rclone runs rclone against a remote named "bench" that lives only in its environment,
-// so that neither the operator's rclone.conf nor a password on the command line is involved.
-type rclone struct {
-	bin string
-	env []string
+func rcloneCopy(ctx context.Context, r *rclone.Remote, from, to string) error {
+	return runProgram(ctx, r.Env, r.Bin, "--config", "/dev/null", "-q", "copy", "--transfers", strconv.Itoa(rcloneTransfers), from, to)
 }
 
-// newRclone sets up the "bench" remote from its config file settings (type, host, ...);
-// nil settings leave only local paths.
-func newRclone(bin string, remote map[string]string) *rclone {
-	// rclone 1.60's S3 client fails when AWS_CA_BUNDLE is set, as it is on some machines.
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_CA_BUNDLE=") })
-	for k, v := range remote {
-		env = append(env, "RCLONE_CONFIG_BENCH_"+strings.ToUpper(k)+"="+v)
-	}
-	return &rclone{bin: bin, env: env}
-}
-
-func (r *rclone) copy(ctx context.Context, from, to string) error {
-	return runProgram(ctx, r.env, r.bin, "--config", "/dev/null", "-q", "copy", "--transfers", strconv.Itoa(rcloneTransfers), from, to)
-}
-
-// tool copies to bench:<putPath> and from bench:<seedPath>.
-func (r *rclone) tool(putPath, seedPath string) tool {
+// rcloneTool copies to bench:<putPath> and from bench:<seedPath>.
+func rcloneTool(r *rclone.Remote, putPath, seedPath string) tool {
 	return tool{
 		name:     "rclone",
 		parallel: rcloneTransfers,
-		put:      func(ctx context.Context, src string) error { return r.copy(ctx, src, "bench:"+putPath) },
-		get:      func(ctx context.Context, dst string) error { return r.copy(ctx, "bench:"+seedPath, dst) },
+		put:      func(ctx context.Context, src string) error { return rcloneCopy(ctx, r, src, "bench:"+putPath) },
+		get:      func(ctx context.Context, dst string) error { return rcloneCopy(ctx, r, "bench:"+seedPath, dst) },
 	}
-}
-
-// obscure turns a password into the form rclone's settings take. The password goes
-// through standard input, where no process list and no error message shows it.
-func (r *rclone) obscure(ctx context.Context, password string) (string, error) {
-	cmd := exec.CommandContext(ctx, r.bin, "obscure", "-")
-	cmd.Env = r.env
-	cmd.Stdin = strings.NewReader(password)
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("rclone obscure: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // runProgram runs a program to its end; its output goes into the error when it fails.

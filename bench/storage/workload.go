@@ -3,31 +3,20 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
+
+	"github.com/vigil-backup/vigil/bench/internal/fileset"
 )
-
-// fileSum is what a transfer must preserve of a file.
-type fileSum struct {
-	Size   int64
-	SHA256 [sha256.Size]byte
-}
-
-// fileSet maps slash-separated paths, relative to a folder, to their sums.
-type fileSet map[string]fileSum
 
 // workload is the folder of files every tool moves, and what they hold.
 type workload struct {
 	dir   string
-	files fileSet
+	files fileset.Set
 	bytes int64
 }
 
@@ -35,7 +24,7 @@ type workload struct {
 // content is random, so that no compression on the way changes the figures, and it comes
 // from a fixed seed, so that runs with the same flags move the same bytes.
 func makeWorkload(parent string, n int, size int64) (*workload, error) {
-	w := &workload{dir: filepath.Join(parent, "source"), files: fileSet{}}
+	w := &workload{dir: filepath.Join(parent, "source"), files: fileset.Set{}}
 	if err := os.Mkdir(w.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -56,10 +45,10 @@ func makeWorkload(parent string, n int, size int64) (*workload, error) {
 	return w, nil
 }
 
-func writeRandom(path string, rng *rand.ChaCha8, size int64) (fileSum, error) {
+func writeRandom(path string, rng *rand.ChaCha8, size int64) (fileset.Sum, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return fileSum{}, err
+		return fileset.Sum{}, err
 	}
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
@@ -71,14 +60,14 @@ func writeRandom(path string, rng *rand.ChaCha8, size int64) (fileSum, error) {
 		h.Write(chunk)
 		if _, err := f.Write(chunk); err != nil {
 			f.Close()
-			return fileSum{}, fmt.Errorf("write %s: %w", path, err)
+			return fileset.Sum{}, fmt.Errorf("write %s: %w", path, err)
 		}
 		left -= int64(len(chunk))
 	}
 	if err := f.Close(); err != nil {
-		return fileSum{}, fmt.Errorf("write %s: %w", path, err)
+		return fileset.Sum{}, fmt.Errorf("write %s: %w", path, err)
 	}
-	sum := fileSum{Size: size}
+	sum := fileset.Sum{Size: size}
 	h.Sum(sum.SHA256[:0])
 	return sum, nil
 }
@@ -113,76 +102,6 @@ func copyFile(from, to string) error {
 		return fmt.Errorf("copy %s to %s: %w", from, to, err)
 	}
 	return out.Close()
-}
-
-// sumTree reads every file below dir. A missing dir holds nothing.
-func sumTree(dir string) (fileSet, error) {
-	got := fileSet{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == dir {
-			return fs.SkipDir
-		}
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		sum, err := sumReader(f)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
-		}
-		got[filepath.ToSlash(rel)] = sum
-		return nil
-	})
-	return got, err
-}
-
-func sumReader(r io.Reader) (fileSum, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		return fileSum{}, err
-	}
-	sum := fileSum{Size: n}
-	h.Sum(sum.SHA256[:0])
-	return sum, nil
-}
-
-// check compares what a transfer produced with the workload, so that a broken transfer
-// fails the benchmark instead of being timed as a fast one.
-func (w *workload) check(got fileSet) error {
-	var problems []string
-	for name, want := range w.files {
-		g, ok := got[name]
-		switch {
-		case !ok:
-			problems = append(problems, name+" is missing")
-		case g.Size != want.Size:
-			problems = append(problems, fmt.Sprintf("%s has %d bytes, want %d", name, g.Size, want.Size))
-		case g.SHA256 != want.SHA256:
-			problems = append(problems, name+" has other content")
-		}
-	}
-	for name := range got {
-		if _, ok := w.files[name]; !ok {
-			problems = append(problems, name+" should not be there")
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	slices.Sort(problems)
-	if len(problems) > 5 {
-		problems = append(problems[:5], fmt.Sprintf("and %d more", len(problems)-5))
-	}
-	return fmt.Errorf("%d files expected, %d found: %s", len(w.files), len(got), strings.Join(problems, "; "))
 }
 
 // dropCaches writes dirty pages out and empties the page cache, so that every timed run

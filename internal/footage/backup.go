@@ -96,8 +96,8 @@ func (r Result) Complete() bool {
 // flushEvery bounds how much of the index a crash can lose: at most this many chunks, or
 // this long, are on a storage without being in its index (a later run finds them there).
 const (
-	flushEvery    = 64
-	flushInterval = 5 * time.Second
+	flushEvery    = 256
+	flushInterval = 15 * time.Second
 )
 
 // errChanged means the recorder wrote to a chunk while it was copied.

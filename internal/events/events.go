@@ -24,6 +24,9 @@ import (
 const (
 	BackupStarted  = "backup.started"
 	BackupFinished = "backup.finished"
+	// BackupBandwidthInsufficient warns that a real-time backup falls behind: new footage
+	// arrives faster than it can be copied.
+	BackupBandwidthInsufficient = "backup.bandwidth_insufficient"
 )
 
 // Reasons a backup.finished event gives. Those that start with "failed" are failures
@@ -68,7 +71,7 @@ var _ Sink = logSink{}
 
 func (s logSink) Send(ctx context.Context, e Event) error {
 	level := slog.LevelInfo
-	if Failed(e.Reason) {
+	if Failed(e.Reason) || e.Type == BackupBandwidthInsufficient {
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{slog.String("event", e.Type), slog.String("source", e.Source)}

@@ -48,6 +48,28 @@ type BackupOptions struct {
 	// Events hears when the run starts and how it ended; nil for none. A sink that fails
 	// is logged and does not fail the run.
 	Events events.Sink
+
+	// fresh, set by Realtime, tells the chunks closed since it began, which a pass copies
+	// before the older ones; the older only with catchUp, in the time the new leave.
+	fresh   *freshness
+	catchUp bool
+}
+
+// freshness tells the chunks a real-time backup found closed when it began: those that
+// start and were last written before since, except the chunk that was open in their
+// series then.
+type freshness struct {
+	since time.Time
+	open  map[Key]time.Time
+}
+
+// old reports whether f was closed before the real-time backup began.
+func (fr *freshness) old(f File) bool {
+	if fr == nil || !f.Start.Before(fr.since) || !f.ModTime.Before(fr.since) {
+		return false
+	}
+	o, ok := fr.open[KeyOf(f.Chunk)]
+	return !ok || f.Start.Before(o)
 }
 
 // Progress is how far a run has got, in bytes and chunk copies (one chunk to two
@@ -68,6 +90,12 @@ type Result struct {
 	Targets           []TargetResult
 	// WindowEnded is set when BackupOptions.Until came before every chunk was copied.
 	WindowEnded bool
+	// Queued and QueuedBytes are the chunk copies the run set out to make (of a real-time
+	// pass: of new footage only).
+	Queued      int
+	QueuedBytes int64
+
+	open []File // the chunks being recorded when the archive was scanned
 }
 
 // TargetResult is what one storage received.
@@ -175,6 +203,7 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	for _, f := range recording {
 		r.recording[f.Path] = true
 	}
+	res.open = recording
 	for _, ts := range r.targets {
 		if ts.err == nil {
 			ts.err = r.loadTarget(ctx, ts, closed)
@@ -466,20 +495,35 @@ func (r *run) done(ts *targetState, it item) bool {
 	return !r.recording[f.Path]
 }
 
-// copyAll copies the chunks the storages lack, Parallel at a time, oldest first.
+// copyAll copies the chunks the storages lack, Parallel at a time, oldest first; in a
+// real-time pass the new ones first.
 func (r *run) copyAll(ctx context.Context, closed []File) error {
-	var work []File
+	var work, older []File
 	for _, f := range closed {
+		if !slices.ContainsFunc(r.targets, func(ts *targetState) bool { return ts.err == nil && ts.need[f.Path] }) {
+			continue
+		}
+		old := r.opts.fresh.old(f)
+		if old && !r.opts.catchUp {
+			continue
+		}
 		for _, ts := range r.targets {
 			if ts.err == nil && ts.need[f.Path] {
 				r.progress.Copies++
 				r.progress.Bytes += f.Size
+				if !old {
+					r.res.Queued++
+					r.res.QueuedBytes += f.Size
+				}
 			}
 		}
-		if slices.ContainsFunc(r.targets, func(ts *targetState) bool { return ts.err == nil && ts.need[f.Path] }) {
+		if old {
+			older = append(older, f)
+		} else {
 			work = append(work, f)
 		}
 	}
+	work = append(work, older...)
 	r.report()
 	// Once the window closes no more chunks are handed out, while the copies under way
 	// keep ctx and finish.

@@ -70,3 +70,17 @@ type Layout interface {
 	// gives c back.
 	Path(c Chunk) string
 }
+
+// NamedOnClose is a Layout whose recorder gives a chunk a name of its own only once it has
+// closed it (Nx renames <start>.mkv to <start>_<duration>.mkv). Such a chunk is closed as
+// soon as it has that name, without waiting for its file to settle: what real-time backup
+// needs to copy it within a second.
+type NamedOnClose interface {
+	ClosedByName(c Chunk) bool
+}
+
+// closedByName reports whether l names c as a closed chunk.
+func closedByName(l Layout, c Chunk) bool {
+	n, ok := l.(NamedOnClose)
+	return ok && n.ClosedByName(c)
+}

@@ -152,3 +152,32 @@ func TestBackupEventUnreadableArchive(t *testing.T) {
 		t.Fatalf("events: %+v", rec.got)
 	}
 }
+
+// all returns the events sent so far.
+func (r *eventRecorder) all() []events.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]events.Event(nil), r.got...)
+}
+
+// count is how many events of type typ were sent.
+func (r *eventRecorder) count(typ string) int {
+	n := 0
+	for _, e := range r.all() {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// last returns the last event of type typ.
+func (r *eventRecorder) last(typ string) events.Event {
+	var out events.Event
+	for _, e := range r.all() {
+		if e.Type == typ {
+			out = e
+		}
+	}
+	return out
+}

@@ -37,7 +37,8 @@ type Scan struct {
 	// Closed are the chunks the recorder has finished, oldest first.
 	Closed []File
 	// Recording are chunks still being written: the newest chunk of a camera and stream
-	// whose file changed within the settle time. They are copied once closed.
+	// whose file changed within the settle time, unless the layout names it as closed
+	// (NamedOnClose). They are copied once closed.
 	Recording []File
 	// Unmatched are files that fit no chunk of the layout. They are never copied or
 	// deleted, only reported.
@@ -160,7 +161,7 @@ func scanArchive(ctx context.Context, root string, opts ScanOptions, old *scanCa
 	}
 	scan.Closed = make([]File, 0, len(files))
 	for i, f := range files {
-		if j, ok := newest[KeyOf(f.Chunk)]; ok && j == i && now.Sub(f.ModTime) < opts.Settle {
+		if j, ok := newest[KeyOf(f.Chunk)]; ok && j == i && now.Sub(f.ModTime) < opts.Settle && !closedByName(opts.Layout, f.Chunk) {
 			scan.Recording = append(scan.Recording, f)
 			continue
 		}

@@ -31,6 +31,12 @@ var _ footage.Layout = (*Nx)(nil)
 // NewNx returns the Nx layout of a server whose time zone is loc (nil means UTC).
 func NewNx(loc *time.Location) *Nx { return &Nx{loc: orUTC(loc)} }
 
+var _ footage.NamedOnClose = (*Nx)(nil)
+
+// ClosedByName reports whether c has a duration: Nx writes a chunk as <start ms>.mkv and
+// renames it to <start ms>_<duration ms>.mkv when it closes it.
+func (*Nx) ClosedByName(c footage.Chunk) bool { return c.Duration > 0 }
+
 // Name is "nx".
 func (*Nx) Name() string { return "nx" }
 

@@ -37,6 +37,13 @@ func (f *Faulty) FailNext(op string, n int, err error) {
 	f.add(op, n, fault{err: err})
 }
 
+// Heal drops the faults still waiting for calls of op.
+func (f *Faulty) Heal(op string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.faults, op)
+}
+
 // CutPut makes the next n Puts fail with err after reading `after` bytes of their source,
 // as when a connection drops mid-transfer.
 func (f *Faulty) CutPut(n int, after int64, err error) {

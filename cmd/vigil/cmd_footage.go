@@ -53,6 +53,8 @@ type footageBackupOptions struct {
 	webhooks []string
 	window   string
 	bwGrid   string
+	realtime bool
+	catchUp  bool
 }
 
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
@@ -75,8 +77,14 @@ storages hour by hour, such as
   "Mon-Fri 08-18 20Mbit; Mon-Fri 18-08 unlimited; Sat,Sun 00-24 unlimited"
 and "off" hours carry no backup traffic at all.
 
+With --realtime the command keeps running: it watches the archive and copies each chunk
+as soon as the recorder closes it, until it is stopped (Ctrl-C, SIGTERM). It copies only
+what is recorded from then on, unless --catch-up also copies the older footage in the
+time the new leaves. A backup.bandwidth_insufficient event warns when new footage keeps
+arriving faster than it is copied.
+
 The exit code is 0 only when everything selected is on every storage, or when the
-window closed (or was not open) before it was.`,
+window closed (or was not open) before it was; with --realtime, when it was stopped.`,
 		Args: argsUsage(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFootageBackup(cmd.Context(), g, opts)
@@ -96,6 +104,8 @@ window closed (or was not open) before it was.`,
 	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
 	f.StringArrayVar(&opts.webhooks, "webhook", nil, "an http(s) URL that is POSTed the run's events (backup.started, backup.finished) as JSON; repeat for more")
 	f.StringVar(&opts.window, "window", "", `copy only inside this time window in --timezone, e.g. "Mon-Fri 01:00-05:00"`)
+	f.BoolVar(&opts.realtime, "realtime", false, "keep running and copy each chunk as soon as it is closed")
+	f.BoolVar(&opts.catchUp, "catch-up", false, "with --realtime: copy the footage recorded before the start too")
 	f.StringVar(&opts.bwGrid, "bwlimit-grid", "", `one bandwidth limit for all storages by day and hour in --timezone, e.g. "Mon-Fri 08-18 20Mbit; Sat,Sun 00-24 unlimited" (rates: a limit, unlimited or off)`)
 	return cmd
 }
@@ -121,6 +131,12 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	streams, err := parseQuality(opts.quality)
 	if err != nil {
 		return usageError{err}
+	}
+	if opts.catchUp && !opts.realtime {
+		return usageError{errors.New("--catch-up goes with --realtime")}
+	}
+	if opts.realtime && opts.window != "" {
+		return usageError{errors.New("--realtime runs at all hours: give no --window (an \"off\" hour of --bwlimit-grid pauses it)")}
 	}
 	var window *schedule.Window
 	if opts.window != "" {
@@ -150,7 +166,7 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		}
 		until = end
 	}
-	if grid != nil && grid.At(now) == schedule.Off {
+	if grid != nil && grid.At(now) == schedule.Off && !opts.realtime {
 		// NextChange from an off hour is the first hour that is not.
 		return notNow(g, opts.json, "the bandwidth grid is off in this hour", grid.NextChange(now))
 	}
@@ -181,12 +197,17 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		}
 		targets = append(targets, footage.Target{Name: loc.String(), Storage: s})
 	}
-	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
-	res, err := footage.Backup(ctx, footage.BackupOptions{
+	bopts := footage.BackupOptions{
 		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,
 		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel, ScanCache: scanCachePath(opts.cacheDir, opts.source, lay),
-		Until: until, Progress: out.progress, Log: g.log, Events: sink,
-	})
+		Until: until, Log: g.log, Events: sink,
+	}
+	if opts.realtime {
+		return runRealtime(ctx, g, opts.json, footage.RealtimeOptions{BackupOptions: bopts, CatchUp: opts.catchUp})
+	}
+	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
+	bopts.Progress = out.progress
+	res, err := footage.Backup(ctx, bopts)
 	out.done()
 	if err != nil {
 		return fmt.Errorf("footage backup: %w", err)
@@ -200,6 +221,43 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	}
 	if !res.Complete() && !onlyWindowEnded(res) {
 		return backupIncomplete(res)
+	}
+	return nil
+}
+
+// runRealtime backs up as chunks close until ctx ends, telling of each pass that copied
+// something.
+func runRealtime(ctx context.Context, g *globalOptions, asJSON bool, opts footage.RealtimeOptions) error {
+	if !opts.CatchUp {
+		g.log.Info("real-time backup copies the footage recorded from now on; complete-until stays where older footage not yet backed up holds it (see --catch-up and footage skip)")
+	}
+	opts.Pass = func(res footage.Result) {
+		copied, n := int64(0), 0
+		for _, t := range res.Targets {
+			copied += t.Bytes
+			n += t.Copied
+		}
+		if n == 0 {
+			return
+		}
+		if asJSON {
+			m := map[string]any{"type": "pass", "time": res.Finished, "copied": n, "bytes": copied, "seconds": res.Finished.Sub(res.Started).Seconds()}
+			var until time.Time
+			for _, t := range res.Targets {
+				if u, ok := footage.Oldest(t.CompleteUntil); ok && (until.IsZero() || u.Before(until)) {
+					until = u
+				}
+			}
+			if !until.IsZero() {
+				m["complete_until"] = until
+			}
+			_ = json.NewEncoder(g.stdout).Encode(m)
+			return
+		}
+		fmt.Fprintf(g.stdout, "%s copied %d chunks (%s)\n", res.Finished.Local().Format(time.TimeOnly), n, bytes(copied))
+	}
+	if err := footage.Realtime(ctx, opts); err != nil {
+		return fmt.Errorf("footage backup: %w", err)
 	}
 	return nil
 }

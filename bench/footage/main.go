@@ -7,7 +7,10 @@
 //     and restic backup, each followed by a timed sync since Vigil flushes every chunk;
 //   - a re-run with nothing new over an archive of 100,000 chunk files, against rsync and
 //     rclone doing the same, with warm and with cold caches;
-//   - Vigil's peak memory (maximum resident set) in both;
+//   - Vigil's peak memory (maximum resident set) in both, and in the first backup of the
+//     100,000 chunks;
+//   - real-time: with 32 cameras recording, how long a chunk takes from its close to the
+//     backup with vigil footage backup --realtime, p50 and p99;
 //   - with -sections remote, the same initial backup to SMB, SFTP and S3 servers on
 //     loopback (Samba, OpenSSH, MinIO), against rclone copy to the same server, each run
 //     into an empty destination and read back from the server after it.
@@ -35,7 +38,10 @@ func main() {
 	initialMiB := flag.Int("initial-mib", 2048, "size of the archive of the initial backup, in MiB")
 	rerunChunks := flag.Int("rerun-chunks", 100_000, "chunk files in the archive of the no-change re-run")
 	runs := flag.Int("runs", 3, "runs per tool; the median is reported")
-	sections := flag.String("sections", "initial,rerun", "what to measure, comma-separated: initial (local backup), rerun (no-change re-run), remote (backup to servers)")
+	sections := flag.String("sections", "initial,rerun,realtime", "what to measure, comma-separated: initial (local backup), rerun (no-change re-run), realtime (close-to-backup latency), remote (backup to servers)")
+	rtCameras := flag.Int("realtime-cameras", 32, "realtime section: cameras recording, each with both streams")
+	rtChunk := flag.Duration("realtime-chunk", 4*time.Second, "realtime section: length of a chunk")
+	rtDuration := flag.Duration("realtime-duration", time.Minute, "realtime section: how long the cameras record")
 	kinds := flag.String("remote", strings.Join(serverKinds, ","), "servers of the remote section, comma-separated: "+strings.Join(serverKinds, ", "))
 	remoteMiB := flag.Int("remote-mib", 1024, "size of the archive of the remote backups, in MiB")
 	parallel := flag.String("vigil-parallel", "", "remote section: vigil --parallel values to measure besides the default, comma-separated")
@@ -67,6 +73,9 @@ func main() {
 	if want["rerun"] {
 		rerun(work, vigil, *rerunChunks, *runs)
 	}
+	if want["realtime"] {
+		realtime(work, vigil, realtimeOptions{cameras: *rtCameras, chunk: *rtChunk, duration: *rtDuration, hiRate: 4 << 20 / 8})
+	}
 	if want["remote"] {
 		remote(p, work, vigil, ropts)
 	}
@@ -85,10 +94,10 @@ func parseSections(s string) (map[string]bool, error) {
 	want := map[string]bool{}
 	for _, sec := range strings.Split(s, ",") {
 		switch sec = strings.TrimSpace(sec); sec {
-		case "initial", "rerun", "remote":
+		case "initial", "rerun", "realtime", "remote":
 			want[sec] = true
 		default:
-			return nil, fmt.Errorf("-sections: unknown section %q (initial, rerun, remote)", sec)
+			return nil, fmt.Errorf("-sections: unknown section %q (initial, rerun, realtime, remote)", sec)
 		}
 	}
 	return want, nil
@@ -200,7 +209,10 @@ func rerun(work, vigil string, chunks, runs int) {
 	for _, tl := range all {
 		dst := filepath.Join(work, "rerun-"+strings.Fields(tl.name)[0])
 		check(os.MkdirAll(dst, 0o755))
-		run(tl.cmd(src, dst)) // the first, full copy is not timed
+		ru := run(tl.cmd(src, dst)) // the first, full copy is not timed
+		if tl.name == "vigil" {
+			fmt.Printf("  vigil peak RSS in the first backup of the %d chunks: %.0f MiB\n", n, float64(ru.Maxrss)/1024)
+		}
 		dsts[tl.name] = dst
 	}
 	for _, cold := range []bool{false, true} {

@@ -215,4 +215,3 @@ func (a *arrivals) close() {
 	a.w.Close()
 	<-a.done
 }
-

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-backup/vigil/internal/config"
 	"github.com/vigil-backup/vigil/internal/events"
 	"github.com/vigil-backup/vigil/internal/footage"
 	"github.com/vigil-backup/vigil/internal/footage/layout"
@@ -75,7 +76,8 @@ in --timezone: outside it nothing is copied; when it closes, the copies under wa
 and the rest is left for the next run. --bwlimit-grid sets one bandwidth limit for all
 storages hour by hour, such as
   "Mon-Fri 08-18 20Mbit; Mon-Fri 18-08 unlimited; Sat,Sun 00-24 unlimited"
-and "off" hours carry no backup traffic at all.
+and "off" hours carry no backup traffic at all. For a storage named in the settings file,
+a SIGHUP (kill -HUP) makes a run going on take the storage's bwlimit as it now is there.
 
 With --realtime the command keeps running: it watches the archive and copies each chunk
 as soon as the recorder closes it, until it is stopped (Ctrl-C, SIGTERM). It copies only
@@ -186,8 +188,17 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		defer stop()
 	}
 	var targets []footage.Target
+	settings, _, err := g.settings()
+	if err != nil {
+		return err
+	}
+	// A storage named in the settings takes a new bwlimit there on SIGHUP, unless the
+	// command line or the grid sets its rate.
+	limits := map[string]*throttle.Limit{}
 	for _, arg := range opts.to {
-		s, loc, err := g.openStorage(ctx, arg, opts.storageOptions, false)
+		named := slices.ContainsFunc(settings.Storages, func(s config.Storage) bool { return s.Name == arg })
+		live := named && opts.bwlimit == "" && uplink == nil
+		s, loc, up, err := g.openStorageLimited(ctx, arg, opts.storageOptions, false, live)
 		if err != nil {
 			return err
 		}
@@ -195,7 +206,14 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		if uplink != nil {
 			s = throttle.New(s, uplink, nil)
 		}
+		if live {
+			limits[arg] = up
+		}
 		targets = append(targets, footage.Target{Name: loc.String(), Storage: s})
+	}
+	if len(limits) > 0 {
+		stop := reloadLimitsOnHangup(ctx, g, limits)
+		defer stop()
 	}
 	bopts := footage.BackupOptions{
 		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,

@@ -57,9 +57,17 @@ or in the settings. S3 keys may also come from AWS_ACCESS_KEY_ID and AWS_SECRET_
 // openStorage opens the storage a command-line argument names: a storage in the settings,
 // or a URL.
 func (g *globalOptions) openStorage(ctx context.Context, arg string, opts storageOptions, noRetry bool) (storage.Storage, storage.Location, error) {
+	s, loc, _, err := g.openStorageLimited(ctx, arg, opts, noRetry, false)
+	return s, loc, err
+}
+
+// openStorageLimited is openStorage that, with always, puts the storage's uploads through a
+// limit even when it has none yet, and returns that limit so that its rate can change
+// while the storage is used.
+func (g *globalOptions) openStorageLimited(ctx context.Context, arg string, opts storageOptions, noRetry, always bool) (storage.Storage, storage.Location, *throttle.Limit, error) {
 	settings, _, err := g.settings()
 	if err != nil {
-		return nil, storage.Location{}, err
+		return nil, storage.Location{}, nil, err
 	}
 	var st config.Storage
 	if i := slices.IndexFunc(settings.Storages, func(s config.Storage) bool { return s.Name == arg }); i >= 0 {
@@ -81,22 +89,22 @@ func (g *globalOptions) openStorage(ctx context.Context, arg string, opts storag
 	}
 	loc, err := st.Location()
 	if err != nil {
-		return nil, loc, usageError{err}
+		return nil, loc, nil, usageError{err}
 	}
 	rate, err := st.Rate()
 	if err != nil {
-		return nil, loc, usageError{fmt.Errorf("bandwidth limit: %w", err)}
+		return nil, loc, nil, usageError{fmt.Errorf("bandwidth limit: %w", err)}
 	}
 	cred, err := st.Credentials()
 	if err != nil {
-		return nil, loc, err
+		return nil, loc, nil, err
 	}
 	cfg := all.Config{Location: loc, Credentials: cred, NoRetry: noRetry}
-	if rate > 0 {
+	if rate > 0 || always {
 		cfg.Upload, cfg.Download = throttle.NewLimit(rate), throttle.NewLimit(rate)
 	}
 	s, err := all.Open(ctx, cfg)
-	return s, loc, err
+	return s, loc, cfg.Upload, err
 }
 
 type storageTestOptions struct {

@@ -102,6 +102,9 @@ func (l *Limit) whilePaused(ctx context.Context) error {
 	}
 }
 
+// limited reports whether transfers must go through the limit: it has a rate, or is paused.
+func (l *Limit) limited() bool { return l.Rate() > 0 || l.Paused() }
+
 // chunk is how much one read may move before it waits.
 func (l *Limit) chunk() int { return l.l.Burst() }
 
@@ -139,18 +142,20 @@ func New(s storage.Storage, up, down *Limit) *Storage {
 // Unwrap returns the wrapped storage.
 func (t *Storage) Unwrap() storage.Storage { return t.next }
 
-// Put stores src at the upload rate.
+// Put stores src at the upload rate. A Put that starts while the limit is unlimited and
+// not paused goes through untouched, so that a copy can still bypass this process
+// (storage.Unwrapped); it keeps no rate set while it runs.
 func (t *Storage) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
-	if t.up != nil {
+	if t.up != nil && t.up.limited() {
 		src = &source{Source: src, r: reader{ctx: ctx, r: src, l: t.up}}
 	}
 	return t.next.Put(ctx, name, src, opts)
 }
 
-// Open reads at the download rate.
+// Open reads at the download rate; like Put, a read that starts unlimited stays so.
 func (t *Storage) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	rc, err := t.next.Open(ctx, name, offset, length)
-	if err != nil || t.down == nil {
+	if err != nil || t.down == nil || !t.down.limited() {
 		return rc, err
 	}
 	return &readCloser{reader: reader{ctx: ctx, r: rc, l: t.down}, c: rc}, nil

@@ -69,13 +69,13 @@ func Realtime(ctx context.Context, opts RealtimeOptions) error {
 		emit(ctx, opts.BackupOptions, failedEarly(ctx, events.ReasonFailedNoStorage, err))
 		return err
 	}
-	w, err := newWatcher(opts.Source)
+	w, limited, err := newWatcher(opts.Source)
 	if err != nil {
 		emit(ctx, opts.BackupOptions, failedEarly(ctx, events.ReasonFailedSource, err))
 		return err
 	}
 	defer w.close()
-	if w.limited {
+	if limited {
 		opts.Log.Warn("the archive has more folders than the system lets one process watch; new chunks in the others are found by the periodic rescan",
 			"rescan", opts.Rescan, "hint", "raise fs.inotify.max_user_watches")
 	}
@@ -254,18 +254,20 @@ type watcher struct {
 	limited bool
 }
 
-func newWatcher(root string) (*watcher, error) {
+// newWatcher watches root's tree; limited reports that some folders could not be.
+func newWatcher(root string) (w *watcher, limited bool, err error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, fmt.Errorf("watch archive %s: %w", root, err)
+		return nil, false, fmt.Errorf("watch archive %s: %w", root, err)
 	}
-	w := &watcher{root: root, w: fw, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	w = &watcher{root: root, w: fw, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := w.addTree(root); err != nil {
 		fw.Close()
-		return nil, err
+		return nil, false, err
 	}
+	limited = w.limited // before the loop may change it
 	go w.loop()
-	return w, nil
+	return w, limited, nil
 }
 
 // addTree watches dir and the folders below it.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-backup/vigil/internal/events"
 	"github.com/vigil-backup/vigil/internal/footage"
 	"github.com/vigil-backup/vigil/internal/footage/layout"
 	"github.com/vigil-backup/vigil/internal/schedule"
@@ -50,9 +48,9 @@ type footageBackupOptions struct {
 	parallel int
 	cacheDir string
 	json     bool
-	webhooks []string
 	window   string
 	bwGrid   string
+	eventOptions
 }
 
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
@@ -83,6 +81,7 @@ window closed (or was not open) before it was.`,
 		},
 	}
 	opts.addFlags(cmd)
+	opts.addEventFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.source, "source", "", "the recorder's archive folder")
 	f.StringVar(&opts.layout, "layout", "nx", "the archive's layout: nx, frigate or a pattern")
@@ -92,9 +91,8 @@ window closed (or was not open) before it was.`,
 	f.StringVar(&opts.serverID, "server-id", "", "this server's id on the storages (default: server.id in the settings, the host name)")
 	f.StringVar(&opts.timezone, "timezone", "Local", "the recording server's time zone, in which the archive's date folders are named")
 	f.IntVar(&opts.parallel, "parallel", 4, "chunks copied at once")
-	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs (\"\" for none), so that a re-run reads only what changed")
+	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs, so that a re-run reads only what changed, and which failures the event receivers were told (\"\" for none)")
 	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
-	f.StringArrayVar(&opts.webhooks, "webhook", nil, "an http(s) URL that is POSTed the run's events (backup.started, backup.finished) as JSON; repeat for more")
 	f.StringVar(&opts.window, "window", "", `copy only inside this time window in --timezone, e.g. "Mon-Fri 01:00-05:00"`)
 	f.StringVar(&opts.bwGrid, "bwlimit-grid", "", `one bandwidth limit for all storages by day and hour in --timezone, e.g. "Mon-Fri 08-18 20Mbit; Sat,Sun 00-24 unlimited" (rates: a limit, unlimited or off)`)
 	return cmd
@@ -154,14 +152,15 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		// NextChange from an off hour is the first hour that is not.
 		return notNow(g, opts.json, "the bandwidth grid is off in this hour", grid.NextChange(now))
 	}
-	sink, err := eventSink(g, opts.webhooks)
-	if err != nil {
-		return err
-	}
 	serverID, err := g.serverID(opts.serverID)
 	if err != nil {
 		return err
 	}
+	sink, closeEvents, err := g.eventSink(opts.eventOptions, eventState(opts.cacheDir, opts, serverID))
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
 	// The grid is the site's uplink: one limit that every storage of the run shares.
 	var uplink *throttle.Limit
 	if grid != nil {
@@ -267,21 +266,6 @@ func followGrid(ctx context.Context, g *globalOptions, grid schedule.Grid, limit
 		cancel()
 		<-done
 	}
-}
-
-// eventSink sends a run's events to the log and to each webhook. A failure is posted to a
-// webhook once until the next success, so that a long run does not flood a receiver.
-func eventSink(g *globalOptions, webhooks []string) (events.Sink, error) {
-	sinks := []events.Sink{events.Log(g.log)}
-	for _, raw := range webhooks {
-		// The URL may hold a token: the error does not repeat it.
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, usageError{errors.New("--webhook: give an http or https URL")}
-		}
-		key := func(e events.Event) string { return e.Type + "\x00" + e.Source }
-		sinks = append(sinks, events.OnceUntilSuccess(events.Webhook(raw, nil), key, events.NewMemoryState()))
-	}
-	return events.Multi(sinks...), nil
 }
 
 // backupIncomplete is the error of a run that left something out, with the kind of the

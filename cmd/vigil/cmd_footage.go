@@ -51,6 +51,7 @@ type footageBackupOptions struct {
 	window   string
 	bwGrid   string
 	eventOptions
+	catalogOptions
 }
 
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
@@ -77,11 +78,12 @@ The exit code is 0 only when everything selected is on every storage, or when th
 window closed (or was not open) before it was.`,
 		Args: argsUsage(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.loadDataDir(cmd)
 			return runFootageBackup(cmd.Context(), g, opts)
 		},
 	}
 	opts.addFlags(cmd)
-	opts.addEventFlags(cmd)
+	opts.addReportFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.source, "source", "", "the recorder's archive folder")
 	f.StringVar(&opts.layout, "layout", "nx", "the archive's layout: nx, frigate or a pattern")
@@ -187,6 +189,7 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		Until: until, Progress: out.progress, Log: g.log, Events: sink,
 	})
 	out.done()
+	g.recordFootageComplete(ctx, opts.catalogOptions, serverID, opts.to, res)
 	if err != nil {
 		return fmt.Errorf("footage backup: %w", err)
 	}
@@ -563,6 +566,7 @@ func stdinIsTerminal() bool {
 
 type footageStatusOptions struct {
 	storageOptions
+	catalogOptions
 	to       string
 	serverID string
 	json     bool
@@ -571,10 +575,13 @@ type footageStatusOptions struct {
 func newFootageStatusCommand(g *globalOptions) *cobra.Command {
 	var opts footageStatusOptions
 	cmd := &cobra.Command{
-		Use:   "status --to URL|NAME",
+		Use:   "status [--to URL|NAME]",
 		Short: "Show, per camera and stream, the time up to which footage is backed up on a storage",
 		Long: `Reads the index a storage keeps of the footage on it: no catalog and no daemon needed,
-so it works from any machine that can reach the storage.`,
+so it works from any machine that can reach the storage.
+
+Without --to it shows instead what the catalog in --data-dir holds for every storage, as
+the last backup runs on this server recorded it.`,
 		Args: argsUsage(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to := opts.to
@@ -582,7 +589,8 @@ so it works from any machine that can reach the storage.`,
 				to = args[0]
 			}
 			if to == "" {
-				return usageError{errors.New("footage status needs --to")}
+				opts.loadDataDir(cmd)
+				return runFootageCatalogStatus(cmd.Context(), g, opts)
 			}
 			return runFootageStatus(cmd.Context(), g, opts, to)
 		},
@@ -591,6 +599,7 @@ so it works from any machine that can reach the storage.`,
 	cmd.Flags().StringVar(&opts.to, "to", "", "the backup storage (URL or name in the settings)")
 	cmd.Flags().StringVar(&opts.serverID, "server-id", "", "whose footage (default: this server's id)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	opts.addDataDirFlag(cmd, "with no --to: the data folder whose catalog is read")
 	return cmd
 }
 

@@ -60,7 +60,7 @@ func TestFootageBackupMQTT(t *testing.T) {
 	rec := smallRecording(t)
 	backup := func(env []string, args ...string) result {
 		return vigil(t, env, append([]string{"footage", "backup", "--source", rec.Root, "--timezone", "UTC",
-			"--to", t.TempDir(), "--server-id", "site1", "--cache-dir", t.TempDir()}, args...)...)
+			"--to", t.TempDir(), "--server-id", "site1", "--cache-dir", t.TempDir(), "--data-dir", ""}, args...)...)
 	}
 	wantEvents := func(msgs <-chan testenv.MQTTMessage, prefix string) {
 		t.Helper()
@@ -202,7 +202,7 @@ func TestFootageBackupFailureToldOnce(t *testing.T) {
 	disk, other := blocked(), blocked()
 	backup := func(to, cacheDir string) result {
 		return vigil(t, nil, "footage", "backup", "--source", rec.Root, "--timezone", "UTC", "--to", to,
-			"--server-id", "site1", "--cache-dir", cacheDir, "--webhook", hook.url)
+			"--server-id", "site1", "--cache-dir", cacheDir, "--data-dir", "", "--webhook", hook.url)
 	}
 	failed := "backup.finished " + events.ReasonFailedNoStorage
 	step := func(what, to, cacheDir string, code int, want ...string) {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +20,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-backup/vigil/internal/config"
-	"github.com/vigil-backup/vigil/internal/events"
 	"github.com/vigil-backup/vigil/internal/footage"
 	"github.com/vigil-backup/vigil/internal/footage/layout"
 	"github.com/vigil-backup/vigil/internal/schedule"
@@ -51,11 +49,12 @@ type footageBackupOptions struct {
 	parallel int
 	cacheDir string
 	json     bool
-	webhooks []string
 	window   string
 	bwGrid   string
 	realtime bool
 	catchUp  bool
+	eventOptions
+	catalogOptions
 }
 
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
@@ -89,10 +88,12 @@ The exit code is 0 only when everything selected is on every storage, or when th
 window closed (or was not open) before it was; with --realtime, when it was stopped.`,
 		Args: argsUsage(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.loadDataDir(cmd)
 			return runFootageBackup(cmd.Context(), g, opts)
 		},
 	}
 	opts.addFlags(cmd)
+	opts.addReportFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.source, "source", "", "the recorder's archive folder")
 	f.StringVar(&opts.layout, "layout", "nx", "the archive's layout: nx, frigate or a pattern")
@@ -102,9 +103,8 @@ window closed (or was not open) before it was; with --realtime, when it was stop
 	f.StringVar(&opts.serverID, "server-id", "", "this server's id on the storages (default: server.id in the settings, the host name)")
 	f.StringVar(&opts.timezone, "timezone", "Local", "the recording server's time zone, in which the archive's date folders are named")
 	f.IntVar(&opts.parallel, "parallel", 4, "chunks copied at once")
-	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs (\"\" for none), so that a re-run reads only what changed")
+	f.StringVar(&opts.cacheDir, "cache-dir", defaultCacheDir(), "where to keep the archive's folder listings between runs, so that a re-run reads only what changed, and which failures the event receivers were told (\"\" for none)")
 	f.BoolVar(&opts.json, "json", false, "print progress and the result as JSON lines")
-	f.StringArrayVar(&opts.webhooks, "webhook", nil, "an http(s) URL that is POSTed the run's events (backup.started, backup.finished) as JSON; repeat for more")
 	f.StringVar(&opts.window, "window", "", `copy only inside this time window in --timezone, e.g. "Mon-Fri 01:00-05:00"`)
 	f.BoolVar(&opts.realtime, "realtime", false, "keep running and copy each chunk as soon as it is closed")
 	f.BoolVar(&opts.catchUp, "catch-up", false, "with --realtime: copy the footage recorded before the start too")
@@ -172,14 +172,15 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		// NextChange from an off hour is the first hour that is not.
 		return notNow(g, opts.json, "the bandwidth grid is off in this hour", grid.NextChange(now))
 	}
-	sink, err := eventSink(g, opts.webhooks)
-	if err != nil {
-		return err
-	}
 	serverID, err := g.serverID(opts.serverID)
 	if err != nil {
 		return err
 	}
+	sink, closeEvents, err := g.eventSink(opts.eventOptions, eventState(opts.cacheDir, opts, serverID))
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
 	// The grid is the site's uplink: one limit that every storage of the run shares.
 	var uplink *throttle.Limit
 	if grid != nil {
@@ -221,12 +222,14 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		Until: until, Log: g.log, Events: sink,
 	}
 	if opts.realtime {
-		return runRealtime(ctx, g, opts.json, footage.RealtimeOptions{BackupOptions: bopts, CatchUp: opts.catchUp})
+		record := func(res footage.Result) { g.recordFootageComplete(ctx, opts.catalogOptions, serverID, opts.to, res) }
+		return runRealtime(ctx, g, opts.json, record, footage.RealtimeOptions{BackupOptions: bopts, CatchUp: opts.catchUp})
 	}
 	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
 	bopts.Progress = out.progress
 	res, err := footage.Backup(ctx, bopts)
 	out.done()
+	g.recordFootageComplete(ctx, opts.catalogOptions, serverID, opts.to, res)
 	if err != nil {
 		return fmt.Errorf("footage backup: %w", err)
 	}
@@ -243,9 +246,21 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	return nil
 }
 
+// recordEvery is how often a real-time run records complete-until in the catalog, at most.
+const recordEvery = 10 * time.Second
+
 // runRealtime backs up as chunks close until ctx ends, telling of each pass that copied
-// something.
-func runRealtime(ctx context.Context, g *globalOptions, asJSON bool, opts footage.RealtimeOptions) error {
+// something, and recording complete-until with record now and then and at the end.
+func runRealtime(ctx context.Context, g *globalOptions, asJSON bool, record func(footage.Result), opts footage.RealtimeOptions) error {
+	var (
+		pending  *footage.Result
+		recorded time.Time
+	)
+	defer func() {
+		if pending != nil {
+			record(*pending)
+		}
+	}()
 	if !opts.CatchUp {
 		g.log.Info("real-time backup copies the footage recorded from now on; complete-until stays where older footage not yet backed up holds it (see --catch-up and footage skip)")
 	}
@@ -257,6 +272,11 @@ func runRealtime(ctx context.Context, g *globalOptions, asJSON bool, opts footag
 		}
 		if n == 0 {
 			return
+		}
+		pending = &res
+		if time.Since(recorded) >= recordEvery {
+			record(res)
+			pending, recorded = nil, time.Now()
 		}
 		if asJSON {
 			m := map[string]any{"type": "pass", "time": res.Finished, "copied": n, "bytes": copied, "seconds": res.Finished.Sub(res.Started).Seconds()}
@@ -343,21 +363,6 @@ func followGrid(ctx context.Context, g *globalOptions, grid schedule.Grid, limit
 		cancel()
 		<-done
 	}
-}
-
-// eventSink sends a run's events to the log and to each webhook. A failure is posted to a
-// webhook once until the next success, so that a long run does not flood a receiver.
-func eventSink(g *globalOptions, webhooks []string) (events.Sink, error) {
-	sinks := []events.Sink{events.Log(g.log)}
-	for _, raw := range webhooks {
-		// The URL may hold a token: the error does not repeat it.
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, usageError{errors.New("--webhook: give an http or https URL")}
-		}
-		key := func(e events.Event) string { return e.Type + "\x00" + e.Source }
-		sinks = append(sinks, events.OnceUntilSuccess(events.Webhook(raw, nil), key, events.NewMemoryState()))
-	}
-	return events.Multi(sinks...), nil
 }
 
 // backupIncomplete is the error of a run that left something out, with the kind of the
@@ -655,6 +660,7 @@ func stdinIsTerminal() bool {
 
 type footageStatusOptions struct {
 	storageOptions
+	catalogOptions
 	to       string
 	serverID string
 	json     bool
@@ -663,10 +669,13 @@ type footageStatusOptions struct {
 func newFootageStatusCommand(g *globalOptions) *cobra.Command {
 	var opts footageStatusOptions
 	cmd := &cobra.Command{
-		Use:   "status --to URL|NAME",
+		Use:   "status [--to URL|NAME]",
 		Short: "Show, per camera and stream, the time up to which footage is backed up on a storage",
 		Long: `Reads the index a storage keeps of the footage on it: no catalog and no daemon needed,
-so it works from any machine that can reach the storage.`,
+so it works from any machine that can reach the storage.
+
+Without --to it shows instead what the catalog in --data-dir holds for every storage, as
+the last backup runs on this server recorded it.`,
 		Args: argsUsage(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to := opts.to
@@ -674,7 +683,8 @@ so it works from any machine that can reach the storage.`,
 				to = args[0]
 			}
 			if to == "" {
-				return usageError{errors.New("footage status needs --to")}
+				opts.loadDataDir(cmd)
+				return runFootageCatalogStatus(cmd.Context(), g, opts)
 			}
 			return runFootageStatus(cmd.Context(), g, opts, to)
 		},
@@ -683,6 +693,7 @@ so it works from any machine that can reach the storage.`,
 	cmd.Flags().StringVar(&opts.to, "to", "", "the backup storage (URL or name in the settings)")
 	cmd.Flags().StringVar(&opts.serverID, "server-id", "", "whose footage (default: this server's id)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	opts.addDataDirFlag(cmd, "with no --to: the data folder whose catalog is read")
 	return cmd
 }
 

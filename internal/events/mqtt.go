@@ -27,8 +27,8 @@ const DefaultTopicPrefix = "vigil"
 // MQTTOptions says where an MQTT sink publishes, and as whom.
 type MQTTOptions struct {
 	// URL is the broker: mqtt://host[:port] (port 1883 by default) or mqtts://host[:port]
-	// for MQTT over TLS (8883). User info in it stands for Username and Password when
-	// those are not given.
+	// for MQTT over TLS (8883); tcp:// is taken as mqtt://, as other MQTT clients do.
+	// User info in it stands for Username and Password when those are not given.
 	URL      string
 	Username string
 	Password string
@@ -75,12 +75,12 @@ func MQTT(opts MQTTOptions) (*MQTTSink, error) {
 	}
 	var defaultPort string
 	switch u.Scheme {
-	case "mqtt":
-		defaultPort = "1883"
+	case "mqtt", "tcp":
+		u.Scheme, defaultPort = "mqtt", "1883"
 	case "mqtts":
 		defaultPort = "8883"
 	default:
-		return nil, errors.New("mqtt: the broker URL is not an mqtt:// or mqtts:// URL")
+		return nil, errors.New("mqtt: the broker URL is not an mqtt://, mqtts:// or tcp:// URL")
 	}
 	if u.Hostname() == "" {
 		return nil, errors.New("mqtt: the broker URL has no host")

@@ -55,6 +55,9 @@ func TestMQTT(t *testing.T) {
 		{"plain", plain, func(*events.MQTTOptions, *testenv.Mosquitto) {}, "vigil/footage/backup.finished"},
 		{"tls", secure, func(*events.MQTTOptions, *testenv.Mosquitto) {}, "vigil/footage/backup.finished"},
 		{"topic prefix", plain, func(o *events.MQTTOptions, _ *testenv.Mosquitto) { o.TopicPrefix = "site-a/vigil/" }, "site-a/vigil/footage/backup.finished"},
+		{"tcp scheme", plain, func(o *events.MQTTOptions, b *testenv.Mosquitto) {
+			o.URL = strings.Replace(b.URL, "mqtt://", "tcp://", 1)
+		}, "vigil/footage/backup.finished"},
 		{"credentials in the URL", plain, func(o *events.MQTTOptions, b *testenv.Mosquitto) {
 			o.URL = strings.Replace(b.URL, "://", "://"+url.UserPassword(b.User, b.Password).String()+"@", 1)
 			o.Username, o.Password = "", ""
@@ -246,8 +249,9 @@ func TestMQTTOptions(t *testing.T) {
 		{"mqtts://broker.example:8884", "site/a", ""},
 		{"mqtt://user:" + secret + "@broker.example:1883", "", ""},
 		{"mqtt://[::1]:1883", "", ""},
-		{"http://broker.example", "", "not an mqtt:// or mqtts://"},
-		{"broker.example:1883", "", "not an mqtt:// or mqtts://"},
+		{"tcp://broker.example:1883", "", ""},
+		{"http://broker.example", "", "not an mqtt://, mqtts:// or tcp://"},
+		{"broker.example:1883", "", "not an mqtt://, mqtts:// or tcp://"},
 		{"mqtt://user:" + secret + "@", "", "no host"},
 		{"mqtt://broker.example/topic", "", "only scheme, host and port"},
 		{"mqtt://user:" + secret + "@broker.example/?token=" + secret, "", "only scheme, host and port"},

@@ -15,9 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-backup/vigil/internal/config"
 	"github.com/vigil-backup/vigil/internal/footage"
 	"github.com/vigil-backup/vigil/internal/footage/layout"
+	"github.com/vigil-backup/vigil/internal/rate"
 	"github.com/vigil-backup/vigil/internal/storage"
 )
 
@@ -179,7 +179,7 @@ func parseAge(v string) (time.Duration, error) {
 }
 
 // parseKeepFree reads a free space goal: a percentage (10%), or a size in bytes with its
-// unit (500GB, 2TiB). A rate in bits, which config.ParseRate would take, is no size.
+// unit (500GB, 2TiB). A rate in bits, which rate.Parse would take, is no size.
 func parseKeepFree(v string) (pct float64, n int64, err error) {
 	bad := usageError{fmt.Errorf("--keep-free %q: give a percentage below 100 (10%%) or a size (500GB, 2TiB)", v)}
 	if p, ok := strings.CutSuffix(strings.TrimSpace(v), "%"); ok {
@@ -192,7 +192,7 @@ func parseKeepFree(v string) (pct float64, n int64, err error) {
 	if !strings.HasSuffix(v, "B") {
 		return 0, 0, bad
 	}
-	n, err = config.ParseRate(v)
+	n, err = rate.Parse(v)
 	if err != nil || n <= 0 {
 		return 0, 0, bad
 	}

@@ -225,12 +225,15 @@ func runFootageRestore(ctx context.Context, g *globalOptions, opts footageRestor
 // timeLayouts are the forms --since and --until take besides RFC 3339, in local time.
 var timeLayouts = []string{"2006-01-02 15:04", "2006-01-02 15:04:05"}
 
-func parseTime(flag, v string) (time.Time, error) {
+func parseTime(flag, v string) (time.Time, error) { return parseTimeIn(flag, v, time.Local) }
+
+// parseTimeIn is parseTime reading local times in loc.
+func parseTimeIn(flag, v string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
 	for _, layout := range timeLayouts {
-		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t, nil
 		}
 	}

@@ -169,8 +169,8 @@ func runStorageTest(ctx context.Context, g *globalOptions, opts storageTestOptio
 		}{loc.String(), connect.Nanoseconds(), res.WriteRate(), res.ReadRate(), res})
 	}
 	fmt.Fprintf(out, "Latency     %s (median of 5 calls)\n", duration(res.Latency))
-	fmt.Fprintf(out, "Write       %s in %s: %s\n", bytes(res.Size), duration(res.WriteTime), rate(res.WriteRate()))
-	fmt.Fprintf(out, "Read        %s in %s: %s\n", bytes(res.Size), duration(res.ReadTime), rate(res.ReadRate()))
+	fmt.Fprintf(out, "Write       %s in %s: %s\n", bytes(res.Size), duration(res.WriteTime), speed(res.WriteRate()))
+	fmt.Fprintf(out, "Read        %s in %s: %s\n", bytes(res.Size), duration(res.ReadTime), speed(res.ReadRate()))
 	if res.UsageKnown {
 		fmt.Fprintf(out, "Free space  %s of %s\n", bytes(res.Usage.Free), bytes(res.Usage.Total))
 	} else {

@@ -19,8 +19,8 @@ func bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// rate formats bytes per second, with the bits per second network people think in.
-func rate(bps float64) string {
+// speed formats bytes per second, with the bits per second network people think in.
+func speed(bps float64) string {
 	return fmt.Sprintf("%s/s (%.0f Mbit/s)", bytes(int64(bps)), bps*8/1e6)
 }
 

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/vigil-backup/vigil/internal/rate"
 	"github.com/vigil-backup/vigil/internal/storage"
 	"io"
 	"os"
@@ -32,7 +33,7 @@ type Settings struct {
 	Server   Server    `yaml:"server" json:"server"`
 	Storages []Storage `yaml:"storages" json:"storages"`
 	Footage  Footage   `yaml:"footage" json:"footage"`
-	Datasets Datasets  `yaml:"datasets" json:"datasets"`
+	Datasets []Dataset `yaml:"datasets" json:"datasets"`
 	Devices  Devices   `yaml:"devices" json:"devices"`
 }
 
@@ -62,7 +63,7 @@ type Storage struct {
 	User string `yaml:"user,omitempty" json:"user,omitempty"`
 	// Password is the SMB or SFTP password, or the S3 secret access key.
 	Password Secret `yaml:"password,omitempty" json:"password,omitzero"`
-	// BWLimit caps the transfer rate, in a form ParseRate accepts; empty is unlimited.
+	// BWLimit caps the transfer rate, in a form rate.Parse accepts; empty is unlimited.
 	BWLimit string `yaml:"bwlimit,omitempty" json:"bwlimit,omitempty"`
 	// Backup marks the storage as a backup storage ("use as backup storage").
 	Backup bool `yaml:"backup" json:"backup"`
@@ -70,7 +71,7 @@ type Storage struct {
 
 // Rate returns BWLimit in bytes per second, 0 meaning unlimited. It fails only
 // for settings that did not pass Validate.
-func (s Storage) Rate() (int64, error) { return ParseRate(s.BWLimit) }
+func (s Storage) Rate() (int64, error) { return rate.Parse(s.BWLimit) }
 
 // Location parses the storage's URL.
 func (s Storage) Location() (storage.Location, error) { return storage.ParseLocation(s.URL) }
@@ -93,9 +94,6 @@ func (s Storage) Credentials() (storage.Credentials, error) {
 // Footage holds the footage backup settings. It has no fields yet; the section
 // is accepted (and must be empty) so that documents can carry it already.
 type Footage struct{}
-
-// Datasets holds the database backup settings. No fields yet, as for Footage.
-type Datasets struct{}
 
 // Devices holds the device configuration backup settings. No fields yet, as for Footage.
 type Devices struct{}
@@ -171,6 +169,13 @@ func (s *Settings) applyDefaults() {
 	if s.Storages == nil {
 		s.Storages = []Storage{}
 	}
+	// Absent means a new installation's datasets; an empty list means none.
+	if s.Datasets == nil {
+		s.Datasets = defaultDatasets()
+	}
+	for i := range s.Datasets {
+		s.Datasets[i].applyDefaults()
+	}
 }
 
 // hostID turns a host name into a server ID: the first label (a domain would
@@ -201,12 +206,13 @@ var unknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in type
 
 // sectionOf names each type by where it appears in the document, for messages.
 var sectionOf = map[string]string{
-	"Settings": "the top level",
-	"Server":   "server",
-	"Storage":  "storages",
-	"Footage":  "footage",
-	"Datasets": "datasets",
-	"Devices":  "devices",
+	"Settings":   "the top level",
+	"Server":     "server",
+	"Storage":    "storages",
+	"Footage":    "footage",
+	"Dataset":    "datasets",
+	"Encryption": "datasets[].encryption",
+	"Devices":    "devices",
 }
 
 // decodeError rewrites the decoder's messages in the document's own words

@@ -91,7 +91,7 @@ storages:
     user: backup
     password: s3cr3t
 footage:
-datasets: {}
+datasets: []
 devices: {}
 `,
 			want: Settings{
@@ -101,6 +101,7 @@ devices: {}
 					{Name: "usb", URL: "/mnt/backup"},
 					{Name: "unc", URL: `\\nas\share\vigil`, User: "backup", Password: SecretValue("s3cr3t")},
 				},
+				Datasets: []Dataset{},
 			},
 		},
 		{
@@ -109,6 +110,7 @@ devices: {}
 			want: Settings{
 				Server:   Server{ID: defaultID, Listen: "[::1]:8480", DataDir: DefaultDataDir},
 				Storages: []Storage{{Name: "s3", URL: "s3://minio:9000/bucket/vigil", User: "AKIA", Password: SecretFromFile("/etc/vigil/s3.key"), Backup: true}},
+				Datasets: Default().Datasets,
 			},
 		},
 	}

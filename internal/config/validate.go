@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/vigil-backup/vigil/internal/rate"
 	"github.com/vigil-backup/vigil/internal/storage"
 	"net"
 	"regexp"
@@ -84,10 +85,11 @@ func (s Settings) Validate() error {
 		if st.Password.IsLiteral() && st.Password.literal == Redacted {
 			v.add(f+".password", "is the %q placeholder shown in place of a secret: give the real password, or {env: NAME} or {file: PATH}", Redacted)
 		}
-		if _, err := ParseRate(st.BWLimit); err != nil {
+		if _, err := rate.Parse(st.BWLimit); err != nil {
 			v.add(f+".bwlimit", "%s", err)
 		}
 	}
+	s.validateDatasets(&v)
 	return v.err()
 }
 

@@ -191,3 +191,28 @@ func (f Frequency) Missed(last, now time.Time) bool {
 	}
 	return !f.Next(last).After(now)
 }
+
+// ParseSpec parses a frequency written on one line, as operators type it: "daily 04:00",
+// "weekly sun 04:00" or "monthly 31 04:00". loc nil means UTC.
+func ParseSpec(spec string, loc *time.Location) (Frequency, error) {
+	const how = `write it as "daily 04:00", "weekly sun 04:00" or "monthly 31 04:00"`
+	fields := strings.Fields(spec)
+	if len(fields) == 1 && strings.EqualFold(fields[0], "now") {
+		_, err := ParseFrequency("now", "", "", loc)
+		return Frequency{}, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	var kind, day, at string
+	switch {
+	case len(fields) == 2 && strings.EqualFold(fields[0], "daily"):
+		kind, at = fields[0], fields[1]
+	case len(fields) == 3:
+		kind, day, at = fields[0], fields[1], fields[2]
+	default:
+		return Frequency{}, fmt.Errorf("schedule %q: %s", spec, how)
+	}
+	f, err := ParseFrequency(kind, day, at, loc)
+	if err != nil {
+		return Frequency{}, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	return f, nil
+}

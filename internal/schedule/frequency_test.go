@@ -182,3 +182,37 @@ func TestFrequencyMissed(t *testing.T) {
 		t.Fatalf("Missed with no last run = true, want false")
 	}
 }
+
+func TestParseSpec(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		spec, want, err string
+	}{
+		{spec: "weekly sun 04:00", want: "weekly Sunday 04:00"},
+		{spec: "  Weekly   Sunday 4:00 ", want: "weekly Sunday 04:00"},
+		{spec: "monthly 31 04:00", want: "monthly 31 04:00"},
+		{spec: "daily 23:59", want: "daily 23:59"},
+		{spec: "now", err: "on demand"},
+		{spec: "", err: "write it as"},
+		{spec: "weekly sun", err: "write it as"},
+		{spec: "weekly xyz 04:00", err: "xyz"},
+		{spec: "monthly 32 04:00", err: "1-31"},
+		{spec: "daily 25:00", err: "start time"},
+		{spec: "daily mon 04:00", err: "leave the day"},
+		{spec: "weekly sun 04:00 extra", err: "write it as"},
+	} {
+		f, err := ParseSpec(tc.spec, berlin)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseSpec(%q) = %v, %v; want error with %q", tc.spec, f, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || f.String() != tc.want || f.Location() != berlin {
+			t.Errorf("ParseSpec(%q) = %v, %v; want %s", tc.spec, f, err, tc.want)
+		}
+	}
+}

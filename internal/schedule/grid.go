@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-backup/vigil/internal/config"
+	"github.com/vigil-backup/vigil/internal/rate"
 )
 
 // Rates in a Grid, in bytes per second; any positive value is a limit.
@@ -50,7 +50,7 @@ func decodeRate(cell int64) int64 {
 }
 
 // FixedGrid returns a grid with the same rate in every hour, in UTC. Like
-// config.ParseRate and throttle.Limit, it reads a rate of 0 or less as unlimited: a
+// rate.Parse and throttle.Limit, it reads a rate of 0 or less as unlimited: a
 // grid that is off all week is never what a fixed limit means.
 func FixedGrid(rate int64) Grid {
 	var g Grid
@@ -76,7 +76,7 @@ func FixedGrid(rate int64) Grid {
 // Days are written as for ParseWindow. Hours are HH-HH (or HH:00-HH:00) in whole hours;
 // an end at or before the start crosses midnight and belongs to the day it starts on, and
 // equal ends mean 24 hours. The rate is "unlimited", "off" (no backup in those hours) or
-// a limit in a form config.ParseRate reads. A 0 rate is refused because config reads
+// a limit in a form rate.Parse reads. A 0 rate is refused because config reads
 // it as unlimited while here it could mean off.
 //
 // Later lines override earlier ones; hours no line covers are unlimited, so an empty text
@@ -178,7 +178,7 @@ func parseCell(s string) (int64, error) {
 	case "off":
 		return encodeRate(Off), nil
 	}
-	rate, err := config.ParseRate(s)
+	rate, err := rate.Parse(s)
 	if err != nil {
 		return 0, err
 	}

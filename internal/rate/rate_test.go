@@ -1,4 +1,4 @@
-package config
+package rate
 
 import (
 	"strings"
@@ -40,13 +40,13 @@ func TestParseRate(t *testing.T) {
 		{"0.5KB", 500},
 	}
 	for _, tt := range tests {
-		got, err := ParseRate(tt.in)
+		got, err := Parse(tt.in)
 		if err != nil {
-			t.Errorf("ParseRate(%q): %v", tt.in, err)
+			t.Errorf("Parse(%q): %v", tt.in, err)
 			continue
 		}
 		if got != tt.want {
-			t.Errorf("ParseRate(%q) = %d, want %d", tt.in, got, tt.want)
+			t.Errorf("Parse(%q) = %d, want %d", tt.in, got, tt.want)
 		}
 	}
 }
@@ -69,13 +69,13 @@ func TestParseRateErrors(t *testing.T) {
 		{"99999999999999999999TB", "too large"},
 	}
 	for _, tt := range tests {
-		got, err := ParseRate(tt.in)
+		got, err := Parse(tt.in)
 		if err == nil {
-			t.Errorf("ParseRate(%q) = %d, want an error containing %q", tt.in, got, tt.want)
+			t.Errorf("Parse(%q) = %d, want an error containing %q", tt.in, got, tt.want)
 			continue
 		}
 		if !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("ParseRate(%q) error = %q, want it to contain %q", tt.in, err, tt.want)
+			t.Errorf("Parse(%q) error = %q, want it to contain %q", tt.in, err, tt.want)
 		}
 	}
 }
@@ -85,12 +85,12 @@ func FuzzParseRate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseRate(s)
+		got, err := Parse(s)
 		if got < 0 {
-			t.Fatalf("ParseRate(%q) = %d, want ≥ 0", s, got)
+			t.Fatalf("Parse(%q) = %d, want ≥ 0", s, got)
 		}
 		if err != nil && got != 0 {
-			t.Fatalf("ParseRate(%q) = %d with error %v, want 0", s, got, err)
+			t.Fatalf("Parse(%q) = %d with error %v, want 0", s, got, err)
 		}
 	})
 }

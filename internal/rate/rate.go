@@ -1,4 +1,5 @@
-package config
+// Package rate reads bandwidth limits as operators write them (20Mbit, 5MiB/s).
+package rate
 
 import (
 	"fmt"
@@ -10,7 +11,7 @@ import (
 // rateUnits is the list shown when a unit is not understood.
 const rateUnits = "use kbit, Mbit, Gbit, KB, MB, GB, KiB, MiB, GiB"
 
-// ParseRate parses a bandwidth limit and returns it in bytes per second, 0
+// Parse parses a bandwidth limit and returns it in bytes per second, 0
 // meaning unlimited.
 //
 // The forms are a number (decimals allowed) and an optional unit, with or
@@ -23,7 +24,7 @@ const rateUnits = "use kbit, Mbit, Gbit, KB, MB, GB, KiB, MiB, GiB"
 // (as in "5mb") is refused because it is ambiguous between bits and bytes, and
 // so is a positive rate below 1 byte per second, which would otherwise round
 // to 0 and silently mean unlimited.
-func ParseRate(s string) (int64, error) {
+func Parse(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	if t == "" || strings.EqualFold(t, "unlimited") {
 		return 0, nil

@@ -35,6 +35,11 @@ var migrations = []string{
 		updated        TEXT NOT NULL,
 		PRIMARY KEY (server_id, storage, camera, stream)
 	)`,
+	// 3: the due time each scheduled job last dealt with.
+	`CREATE TABLE job_state (
+		job      TEXT PRIMARY KEY,
+		last_due TEXT NOT NULL
+	)`,
 }
 
 // SchemaTooNewError is returned by Open for a catalog written by a newer Vigil,

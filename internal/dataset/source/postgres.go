@@ -197,6 +197,7 @@ func (s *pgSource) dump(ctx context.Context, out string) error {
 // the dump are dropped and made again in one transaction, so a failure leaves the
 // database as it was. Objects the dump does not have are left alone. The application
 // may stay connected; its statements on the restored tables wait for the transaction.
+// The database must exist (createdb makes an empty one on a new server).
 func (s *pgSource) RestoreInPlace(ctx context.Context, dir, safetyDir string) (string, error) {
 	src, err := restoredFile(dir, s.dumpName(), ".dump")
 	if err != nil {

@@ -235,7 +235,8 @@ func selfContained(ctx context.Context, p string) error {
 // transaction of the live database, which its connections see as any other commit (a
 // file swap under a live WAL would corrupt it). Writes the application makes between the
 // safety copy and the restore are in neither. The live database is checked with PRAGMA
-// integrity_check afterwards.
+// integrity_check afterwards. It must exist: on a new machine, copy the backup's file
+// into place instead, before the application starts.
 func (s *sqliteSource) RestoreInPlace(ctx context.Context, dir, safetyDir string) (string, error) {
 	src, err := restoredFile(dir, filepath.Base(s.path), "")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-backup/vigil/internal/catalog"
 	"github.com/vigil-backup/vigil/internal/config"
+	"github.com/vigil-backup/vigil/internal/jobs"
 	"github.com/vigil-backup/vigil/internal/server"
 )
 
@@ -27,7 +28,10 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 		Short: "Run the Vigil daemon: HTTP API, health check and metrics",
 		Long: `Runs until SIGINT or SIGTERM. Serves /healthz and Prometheus /metrics on the listen
 address, and keeps its state (the catalog) in the data folder. Each new version of the
-settings file is recorded in the catalog with what changed.`,
+settings file is recorded in the catalog with what changed.
+
+Backs up each enabled dataset of the settings on its schedule, in the server's local
+time; a backup that was due while the daemon was not running runs once when it starts.`,
 		Args: argsUsage(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), g, opts)
@@ -67,7 +71,14 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		return fmt.Errorf("listen on %s: %w", settings.Server.Listen, err)
 	}
 	g.log.Info("vigil is serving", "version", version, "address", "http://"+l.Addr().String(), "server_id", settings.Server.ID, "data_dir", settings.Server.DataDir, "storages", len(settings.Storages))
+	sched := &jobs.Scheduler{Jobs: datasetJobs(g, settings), Store: cat, Log: g.log}
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan error, 1)
+	go func() { schedDone <- sched.Run(schedCtx) }()
 	err = server.New(server.Options{Version: version, Logger: g.log}).Serve(ctx, l)
+	// Scheduled backups stop with the server: a cancelled one runs again at the next start.
+	stopSched()
+	<-schedDone
 	g.log.Info("vigil stopped")
 	return err
 }

@@ -50,7 +50,7 @@ configuration of every device, to NAS shares, SFTP servers, S3 buckets or local 
 	f.StringVar(&g.configPath, "config", os.Getenv("VIGIL_CONFIG"), "settings file (default "+defaultConfigPath+" when it exists; env VIGIL_CONFIG)")
 	f.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&g.logFormat, "log-format", "text", "text or json")
-	cmd.AddCommand(newVersionCommand(g), newStorageCommand(g), newFootageCommand(g), newServeCommand(g))
+	cmd.AddCommand(newVersionCommand(g), newStorageCommand(g), newFootageCommand(g), newDatasetCommand(g), newScheduleCommand(g), newServeCommand(g))
 	return cmd
 }
 

@@ -382,20 +382,95 @@ func (b *backup) record(m *Manifest, f *snapFile, sum string) {
 	b.res.Bytes += f.Size
 }
 
-// storeCompressed writes the archive once into tmp, then stores it and its label on each
-// target.
+// storeCompressed writes the archive once, then stores it and its label on each target.
+// The archive is written in place on the first target when that is a local folder (a
+// storage.Spooler), and into tmp otherwise; the other targets get a copy of it.
 func (b *backup) storeCompressed(ctx context.Context, tmp string, m *Manifest) error {
 	name := string(b.res.ID) + suffixArchive
 	if m.Encrypted {
 		name = string(b.res.ID) + suffixEncrypted
 	}
-	spool, err := os.Create(filepath.Join(tmp, name))
+	object := path.Join(b.opts.Folder, name)
+	spooler, inPlace := storage.SpoolerOf(b.opts.Targets[0].Storage)
+	var spool *os.File
+	var err error
+	if inPlace {
+		spool, err = spooler.Spool(ctx, object)
+	} else {
+		spool, err = os.Create(filepath.Join(tmp, name))
+	}
 	if err != nil {
 		return fmt.Errorf("make the archive: %w", err)
 	}
-	defer spool.Close()
+	committed := false
+	defer func() {
+		if !committed {
+			spool.Close()
+			os.Remove(spool.Name())
+		}
+	}()
 	sum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(spool, sum), 1<<20)
+	if err := b.writeArchive(ctx, io.MultiWriter(spool, sum), m); err != nil {
+		return err
+	}
+	src, err := storage.FileSource(spool)
+	if err != nil {
+		return err
+	}
+	lb := m.label()
+	mb := m.encode()
+	lb.Archive, lb.Size, lb.SHA256, lb.Manifest = name, src.Size(), hex.EncodeToString(sum.Sum(nil)), int64(len(mb))
+	label, _ := json.MarshalIndent(lb, "", "  ")
+	label = append(label, '\n')
+	b.res.Stored = src.Size()
+	results := make([]TargetResult, len(b.opts.Targets))
+	store := func(i int, put func() error) {
+		t := b.opts.Targets[i]
+		b.progress("store", t.Name)
+		err := put()
+		if err == nil {
+			lname := path.Join(b.opts.Folder, string(b.res.ID)+suffixLabel)
+			if err = t.Storage.Put(ctx, lname, storage.BytesSource(label), storage.PutOptions{NoOverwrite: true}); err != nil {
+				err = fmt.Errorf("store %s: %w", lname, err)
+			}
+		}
+		results[i] = TargetResult{Name: t.Name, Err: err}
+		if err != nil {
+			b.opts.Log.Warn("dataset backup failed on a storage", "dataset", b.opts.Name, "backup", b.res.ID, "storage", t.Name, "err", err)
+		}
+	}
+	// The copies first: committing the spool closes it.
+	first := 0
+	if inPlace {
+		first = 1
+	}
+	for i := first; i < len(b.opts.Targets); i++ {
+		store(i, func() error {
+			if err := src.Rewind(); err != nil {
+				return err
+			}
+			if err := b.opts.Targets[i].Storage.Put(ctx, object, src, storage.PutOptions{NoOverwrite: true}); err != nil {
+				return fmt.Errorf("store %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	if inPlace {
+		committed = true
+		store(0, func() error {
+			if err := spooler.Commit(ctx, spool, object, storage.PutOptions{NoOverwrite: true}); err != nil {
+				return fmt.Errorf("store %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	b.res.Targets = results
+	return nil
+}
+
+// writeArchive writes the changed files and the manifest as an archive to w.
+func (b *backup) writeArchive(ctx context.Context, w io.Writer, m *Manifest) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
 	aw, err := archive.NewWriter(bw, archive.WriterOptions{Recipients: b.opts.Recipients})
 	if err != nil {
 		return fmt.Errorf("make the archive: %w", err)
@@ -406,10 +481,12 @@ func (b *backup) storeCompressed(ctx context.Context, tmp string, m *Manifest) e
 			continue
 		}
 		if err := ctx.Err(); err != nil {
+			aw.Close()
 			return err
 		}
 		r, err := f.Open()
 		if err != nil {
+			aw.Close()
 			return fmt.Errorf("read %s: %w", f.path, err)
 		}
 		h := sha256.New()
@@ -431,35 +508,6 @@ func (b *backup) storeCompressed(ctx context.Context, tmp string, m *Manifest) e
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write the archive: %w", err)
-	}
-	src, err := storage.FileSource(spool)
-	if err != nil {
-		return err
-	}
-	lb := m.label()
-	lb.Archive, lb.Size, lb.SHA256, lb.Manifest = name, src.Size(), hex.EncodeToString(sum.Sum(nil)), int64(len(mb))
-	label, _ := json.MarshalIndent(lb, "", "  ")
-	label = append(label, '\n')
-	b.res.Stored = src.Size()
-	for _, t := range b.opts.Targets {
-		err := func() error {
-			if err := src.Rewind(); err != nil {
-				return err
-			}
-			b.progress("store", t.Name)
-			if err := t.Storage.Put(ctx, path.Join(b.opts.Folder, name), src, storage.PutOptions{NoOverwrite: true}); err != nil {
-				return fmt.Errorf("store %s: %w", name, err)
-			}
-			lname := path.Join(b.opts.Folder, string(b.res.ID)+suffixLabel)
-			if err := t.Storage.Put(ctx, lname, storage.BytesSource(label), storage.PutOptions{NoOverwrite: true}); err != nil {
-				return fmt.Errorf("store %s: %w", lname, err)
-			}
-			return nil
-		}()
-		b.res.Targets = append(b.res.Targets, TargetResult{Name: t.Name, Err: err})
-		if err != nil {
-			b.opts.Log.Warn("dataset backup failed on a storage", "dataset", b.opts.Name, "backup", b.res.ID, "storage", t.Name, "err", err)
-		}
 	}
 	return nil
 }

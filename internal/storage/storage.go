@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 )
 
@@ -169,3 +170,39 @@ func (c Credentials) GoString() string { return "storage.Credentials{" + c.Strin
 
 // LogValue keeps log/slog from showing the password.
 func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// Spooler is the optional ability to take an object written in place, whose size is not
+// known beforehand: a local folder hands out a temporary file on its own disk and renames
+// it into place, where writing the object elsewhere first and then Put would write every
+// byte twice.
+type Spooler interface {
+	// Spool returns a new, empty temporary file for the object name, hidden from List
+	// and removed by a sweep if it is left behind. To give up, close and remove it.
+	Spool(ctx context.Context, name string) (*os.File, error)
+	// Commit flushes f to stable storage and makes it the object name, atomically and
+	// with opts as Put would; it closes f, and removes it when it fails.
+	Commit(ctx context.Context, f *os.File, name string, opts PutOptions) error
+}
+
+// writeLimiter is a decorator that acts on writes (a throttle): writing in place beneath
+// it would bypass it.
+type writeLimiter interface{ LimitsWrites() }
+
+// SpoolerOf returns the Spooler of s, looking through decorators that leave writes as
+// they are. ok is false when s cannot spool.
+func SpoolerOf(s Storage) (sp Spooler, ok bool) {
+	for s != nil {
+		if sp, ok := s.(Spooler); ok {
+			return sp, true
+		}
+		if _, limits := s.(writeLimiter); limits {
+			return nil, false
+		}
+		w, isWrapper := s.(Wrapper)
+		if !isWrapper {
+			break
+		}
+		s = w.Unwrap()
+	}
+	return nil, false
+}

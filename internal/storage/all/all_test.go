@@ -72,6 +72,10 @@ func TestOpenAssemblesDecorators(t *testing.T) {
 			if _, ok, err := storage.UsageOf(ctx, s); !ok || err != nil {
 				t.Fatalf("usage through %q: %v, %v", got, ok, err)
 			}
+			// Writing in place is too, except beneath a throttle, which it would bypass.
+			if _, ok := storage.SpoolerOf(s); ok == strings.Contains(got, "throttle") {
+				t.Fatalf("spooler through %q: %v", got, ok)
+			}
 		})
 	}
 }

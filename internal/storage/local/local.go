@@ -26,6 +26,7 @@ var (
 	_ storage.Storage       = (*Storage)(nil)
 	_ storage.UsageReporter = (*Storage)(nil)
 	_ storage.Sweeper       = (*Storage)(nil)
+	_ storage.Spooler       = (*Storage)(nil)
 )
 
 // Open returns the storage in folder root, which must exist: when a backup disk is not
@@ -51,31 +52,58 @@ func (s *Storage) path(name string) string { return filepath.Join(s.root, filepa
 
 // Put writes src to a temporary file next to name, flushes it to disk, renames it into
 // place and flushes the folder, so that a crash leaves either the old object or the new one.
-func (s *Storage) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) (err error) {
-	if err := storage.ValidName(name); err != nil {
+func (s *Storage) Put(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
+	tmp, err := s.Spool(ctx, name)
+	if err != nil {
 		return err
 	}
-	full := s.path(name)
-	dir := filepath.Dir(full)
-	if err := s.mkdirAll(dir); err != nil {
+	n, err := copyInto(ctx, tmp, storage.Unwrapped(src))
+	if err == nil {
+		if lerr := storage.CheckLength(src, n); lerr != nil {
+			err = storage.NewError("put", name, nil, lerr)
+		}
+	}
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return classify("put", name, err)
+	}
+	return s.Commit(ctx, tmp, name, opts)
+}
+
+// Spool returns a temporary file next to name (storage.Spooler).
+func (s *Storage) Spool(ctx context.Context, name string) (*os.File, error) {
+	if err := storage.ValidName(name); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(s.path(name))
+	if err := s.mkdirAll(dir); err != nil {
+		return nil, classify("put", name, err)
 	}
 	tmp, err := os.CreateTemp(dir, storage.TempPrefix+"*")
 	if err != nil {
-		return classify("put", name, err)
+		return nil, classify("put", name, err)
 	}
+	return tmp, nil
+}
+
+// Commit flushes tmp, a file from Spool, and renames it to name (storage.Spooler).
+func (s *Storage) Commit(ctx context.Context, tmp *os.File, name string, opts storage.PutOptions) (err error) {
 	defer func() {
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}()
-	n, err := copyInto(ctx, tmp, storage.Unwrapped(src))
-	if err != nil {
-		return classify("put", name, err)
+	if err := storage.ValidName(name); err != nil {
+		return err
 	}
-	if err := storage.CheckLength(src, n); err != nil {
-		return storage.NewError("put", name, nil, err)
+	full := s.path(name)
+	if filepath.Dir(tmp.Name()) != filepath.Dir(full) || !storage.IsTemp(filepath.Base(tmp.Name())) {
+		return storage.NewError("put", name, nil, fmt.Errorf("%s is not a file spooled for it", tmp.Name()))
+	}
+	if err := ctx.Err(); err != nil {
+		return classify("put", name, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return classify("put", name, err)
@@ -92,7 +120,7 @@ func (s *Storage) Put(ctx context.Context, name string, src storage.Source, opts
 	} else if err := os.Rename(tmp.Name(), full); err != nil {
 		return classify("put", name, err)
 	}
-	return classify("put", name, syncDir(dir))
+	return classify("put", name, syncDir(filepath.Dir(full)))
 }
 
 // copyChunk bounds one copy_file_range call, so that a cancelled context is noticed.

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -106,4 +107,63 @@ func TestFileSource(t *testing.T) {
 	if _, err := s.Stat(ctx, "shrunk.bin"); err == nil {
 		t.Fatalf("a short copy became visible")
 	}
+}
+
+// TestSpool: a spooled file is hidden until committed, a commit is atomic and keeps an
+// existing object with NoOverwrite, and a failed commit leaves nothing behind.
+func TestSpool(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := local.Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Spool(ctx, "d/archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("spooled"); err != nil {
+		t.Fatal(err)
+	}
+	if names := listAll(t, s); len(names) != 0 {
+		t.Fatalf("a spooled file is listed: %v", names)
+	}
+	if err := s.Commit(ctx, f, "d/archive", storage.PutOptions{NoOverwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(storagetest.MustRead(t, s, "d/archive")); got != "spooled" {
+		t.Fatalf("committed %q", got)
+	}
+	g, err := s.Spool(ctx, "d/archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.WriteString("second")
+	if err := s.Commit(ctx, g, "d/archive", storage.PutOptions{NoOverwrite: true}); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("commit over an existing object: %v", err)
+	}
+	if got := string(storagetest.MustRead(t, s, "d/archive")); got != "spooled" {
+		t.Fatalf("the existing object became %q", got)
+	}
+	// A file spooled for one name is not committed under another folder's.
+	h, _ := s.Spool(ctx, "d/other")
+	if err := s.Commit(ctx, h, "e/other", storage.PutOptions{}); err == nil {
+		t.Fatal("committed a spooled file into another folder")
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "d"))
+	if len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+}
+
+func listAll(t *testing.T, s storage.Storage) []string {
+	t.Helper()
+	var names []string
+	if err := s.List(context.Background(), "", func(fi storage.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return names
 }

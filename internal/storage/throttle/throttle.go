@@ -142,6 +142,9 @@ func New(s storage.Storage, up, down *Limit) *Storage {
 // Unwrap returns the wrapped storage.
 func (t *Storage) Unwrap() storage.Storage { return t.next }
 
+// LimitsWrites keeps storage.SpoolerOf from writing beneath the throttle.
+func (t *Storage) LimitsWrites() {}
+
 // Put stores src at the upload rate. A Put that starts while the limit is unlimited and
 // not paused goes through untouched, so that a copy can still bypass this process
 // (storage.Unwrapped); it keeps no rate set while it runs.

@@ -70,6 +70,7 @@ func TestReadIdentities(t *testing.T) {
 		wantErr string
 	}{
 		{"age-keygen output", write("key.txt", "# created: 2026-11-22\n# public key: "+x.Recipient().String()+"\n"+x.String()+"\n"), 1, ""},
+		{"Windows line ends", write("crlf.txt", "# a comment\r\n"+x.String()+"\r\n"), 1, ""},
 		{"two keys", write("keys.txt", x.String()+"\n\n"+newX25519(t).String()+"\n"), 2, ""},
 		{"missing", filepath.Join(dir, "nope.txt"), 0, "no such file"},
 		{"a folder", dir, 0, "not a file"},

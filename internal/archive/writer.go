@@ -111,8 +111,10 @@ func (w *Writer) Add(e Entry, r io.Reader) error {
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		return w.fail(fmt.Errorf("add %s: %w", e.Name, err))
 	}
-	// The LimitedReader also hides an *os.File's WriteTo, which would copy through a
-	// buffer of its own instead of buf.
+	// Content goes through buf into zstd's job buffer: zstd's ReadFrom would save that
+	// copy but ends a compression job at every call, which small files would pay for in
+	// ratio. The LimitedReader also hides an *os.File's WriteTo, which would copy
+	// through a buffer of its own instead of buf.
 	n, err := io.CopyBuffer(w.tw, &io.LimitedReader{R: r, N: e.Size}, w.buf)
 	if err != nil {
 		return w.fail(fmt.Errorf("add %s: %w", e.Name, err))

@@ -19,11 +19,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vigil-backup/vigil/bench/internal/measure"
 	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
@@ -38,7 +38,7 @@ func main() {
 	vigil := filepath.Join(work, "vigil")
 	build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	check(build.Run())
+	measure.Check(build.Run())
 
 	src := filepath.Join(work, "data")
 	size := makeDataset(src, int64(*mib)<<20, *files)
@@ -52,20 +52,20 @@ func main() {
 		for i := range names {
 			name := names[(i+round)%len(names)]
 			dst := fresh(work, "full")
-			dropCaches()
+			measure.DropCaches()
 			start := time.Now()
 			var ru *syscall.Rusage
 			switch name {
 			case "vigil":
-				ru = run(vigilBackup(vigil, src, dst, "full", work)...)
+				ru = measure.Run(vigilBackup(vigil, src, dst, "full", work)...)
 			case "tar --zstd":
-				run("tar", "--zstd", "-cf", filepath.Join(dst, "x.tar.zst"), "-C", src, ".")
+				measure.Run("tar", "--zstd", "-cf", filepath.Join(dst, "x.tar.zst"), "-C", src, ".")
 			case "restic backup":
-				run("restic", "-q", "-r", dst, "init")
+				measure.Run("restic", "-q", "-r", dst, "init")
 				start = time.Now()
-				run("restic", "-q", "-r", dst, "backup", src)
+				measure.Run("restic", "-q", "-r", dst, "backup", src)
 			}
-			run("sync")
+			measure.Run("sync")
 			full[name] = append(full[name], time.Since(start))
 			if name == "vigil" {
 				rss = max(rss, ru.Maxrss)
@@ -86,33 +86,33 @@ func incremental(work, vigil, src string, size int64, runs int) {
 	restore := map[string][]time.Duration{}
 	for range runs {
 		data := fresh(work, "chain-data")
-		run("cp", "-a", src+"/.", data)
+		measure.Run("cp", "-a", src+"/.", data)
 		vdst := fresh(work, "chain-vigil")
 		rdst := fresh(work, "chain-restic")
 		tdst := fresh(work, "chain-tar")
 		snar := filepath.Join(tdst, "snar")
 		// The full backups the incrementals follow, untimed.
-		run(vigilBackup(vigil, data, vdst, "full", vdst)...)
-		run("restic", "-q", "-r", rdst, "init")
-		run("restic", "-q", "-r", rdst, "backup", data)
-		run("tar", "--zstd", "--listed-incremental="+snar, "-cf", filepath.Join(tdst, "0.tar.zst"), "-C", data, ".")
+		measure.Run(vigilBackup(vigil, data, vdst, "full", vdst)...)
+		measure.Run("restic", "-q", "-r", rdst, "init")
+		measure.Run("restic", "-q", "-r", rdst, "backup", data)
+		measure.Run("tar", "--zstd", "--listed-incremental="+snar, "-cf", filepath.Join(tdst, "0.tar.zst"), "-C", data, ".")
 		for step := 1; step <= 4; step++ {
 			change(data, size/100, step)
 			timed := step == 1
-			dropCaches()
+			measure.DropCaches()
 			for _, name := range []string{"vigil", "restic backup", "tar --listed-incremental"} {
 				start := time.Now()
 				switch name {
 				case "vigil":
-					run(vigilBackup(vigil, data, vdst, "incremental", vdst)...)
+					measure.Run(vigilBackup(vigil, data, vdst, "incremental", vdst)...)
 				case "restic backup":
-					run("restic", "-q", "-r", rdst, "backup", data)
+					measure.Run("restic", "-q", "-r", rdst, "backup", data)
 				case "tar --listed-incremental":
 					time.Sleep(1100 * time.Millisecond) // tar compares times in seconds
 					start = time.Now()
-					run("tar", "--zstd", "--listed-incremental="+snar, "-cf", filepath.Join(tdst, fmt.Sprintf("%d.tar.zst", step)), "-C", data, ".")
+					measure.Run("tar", "--zstd", "--listed-incremental="+snar, "-cf", filepath.Join(tdst, fmt.Sprintf("%d.tar.zst", step)), "-C", data, ".")
 				}
-				run("sync")
+				measure.Run("sync")
 				if timed {
 					inc[name] = append(inc[name], time.Since(start))
 				}
@@ -134,10 +134,10 @@ func incremental(work, vigil, src string, size int64, runs int) {
 			}},
 		} {
 			target := fresh(work, "restore")
-			dropCaches()
+			measure.DropCaches()
 			start := time.Now()
-			run(tc.args(target)...)
-			run("sync")
+			measure.Run(tc.args(target)...)
+			measure.Run("sync")
 			restore[tc.name] = append(restore[tc.name], time.Since(start))
 		}
 	}
@@ -160,7 +160,7 @@ func vigilRestore(vigil, dst, id, target string) []string {
 // vigilIDs lists the backups on dst, oldest first.
 func vigilIDs(vigil, dst string) []string {
 	out, err := exec.Command(vigil, "dataset", "list", "--from", dst).Output()
-	check(err)
+	measure.Check(err)
 	var ids []string
 	for _, l := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "B_") {
@@ -168,7 +168,7 @@ func vigilIDs(vigil, dst string) []string {
 		}
 	}
 	if len(ids) != 5 {
-		check(fmt.Errorf("vigil dataset list: %d backups, want 5:\n%s", len(ids), out))
+		measure.Check(fmt.Errorf("vigil dataset list: %d backups, want 5:\n%s", len(ids), out))
 	}
 	return ids
 }
@@ -176,12 +176,12 @@ func vigilIDs(vigil, dst string) []string {
 // makeDataset writes files of database-like content: pages of records, about half of each
 // page random (keys, hashes, blobs) and half repeated structure, so that zstd halves it.
 func makeDataset(dir string, total int64, files int) int64 {
-	check(os.MkdirAll(dir, 0o755))
+	measure.Check(os.MkdirAll(dir, 0o755))
 	per := total / int64(files)
 	var written int64
 	for i := range files {
 		p := filepath.Join(dir, fmt.Sprintf("table%03d.db", i))
-		check(os.WriteFile(p, pages(per, uint64(i)), 0o644))
+		measure.Check(os.WriteFile(p, pages(per, uint64(i)), 0o644))
 		written += per
 	}
 	return written
@@ -209,27 +209,27 @@ func pages(n int64, seed uint64) []byte {
 // change rewrites about n bytes: whole files, as a database rewrites its pages.
 func change(dir string, n int64, step int) {
 	ents, err := os.ReadDir(dir)
-	check(err)
+	measure.Check(err)
 	var done int64
 	for i := step * 7; done < n; i++ {
 		p := filepath.Join(dir, ents[i%len(ents)].Name())
 		fi, err := os.Stat(p)
-		check(err)
-		check(os.WriteFile(p, pages(fi.Size(), uint64(1000*step+i)), 0o644))
+		measure.Check(err)
+		measure.Check(os.WriteFile(p, pages(fi.Size(), uint64(1000*step+i)), 0o644))
 		done += fi.Size()
 	}
 }
 
 func fresh(work, name string) string {
 	p := filepath.Join(work, name)
-	check(os.RemoveAll(p))
-	check(os.MkdirAll(p, 0o755))
+	measure.Check(os.RemoveAll(p))
+	measure.Check(os.MkdirAll(p, 0o755))
 	return p
 }
 
 func duSize(dir string) int64 {
 	var n int64
-	check(filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+	measure.Check(filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
 			n += fi.Size()
 		}
@@ -239,46 +239,13 @@ func duSize(dir string) int64 {
 }
 
 func report(names []string, times map[string][]time.Duration, size int64) {
-	v := median(times[names[0]])
+	v := measure.Median(times[names[0]])
 	for _, name := range names {
-		m := median(times[name])
+		m := measure.Median(times[name])
 		rate := ""
 		if size > 0 {
 			rate = fmt.Sprintf("  %6.0f MiB/s", float64(size)/(1<<20)/m.Seconds())
 		}
 		fmt.Printf("  %-26s %8.3f s%s  %6.2fx\n", name, m.Seconds(), rate, m.Seconds()/v.Seconds())
-	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-// run runs a command and returns its resource usage; a failure ends the benchmark.
-func run(args ...string) *syscall.Rusage {
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD=bench", "VIGIL_CONFIG=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(args, " "), err, out)
-		os.Exit(1)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru
-	}
-	return &syscall.Rusage{}
-}
-
-func dropCaches() {
-	run("sync")
-	_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
 	}
 }

@@ -28,9 +28,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/vigil-backup/vigil/bench/internal/measure"
 	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
@@ -48,14 +48,14 @@ func main() {
 	trees := flag.String("vigil-trees", "", "remote section: other source trees whose vigil to measure beside this one's, as NAME=DIR,... (to try a change)")
 	flag.Parse()
 	want, err := parseSections(*sections)
-	check(err)
+	measure.Check(err)
 	ropts := remoteOptions{mib: *remoteMiB, runs: *runs}
 	var others []tree
 	if want["remote"] {
 		ropts.kinds, ropts.parallel, err = parseRemote(*kinds, *parallel)
-		check(err)
+		measure.Check(err)
 		others, err = parseTrees(*trees)
-		check(err)
+		measure.Check(err)
 	}
 	// The servers of the remote section stop, and work goes, also when one fails to start.
 	p := testenv.NewProgram("vigil-bench-footage")
@@ -86,7 +86,7 @@ func buildVigil(work, name, dir string) string {
 	bin := filepath.Join(work, name)
 	build := exec.Command("go", "build", "-C", dir, "-o", bin, "./cmd/vigil")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	check(build.Run())
+	measure.Check(build.Run())
 	return bin
 }
 
@@ -163,7 +163,7 @@ func tools(vigil string) []tool {
 		{name: "restic backup", cmd: func(src, dst string) []string {
 			return []string{"restic", "-q", "-r", dst, "backup", src}
 		}, prepare: func(dst string) {
-			run([]string{"restic", "-q", "-r", dst, "init"})
+			measure.Run("restic", "-q", "-r", dst, "init")
 		}},
 	}
 }
@@ -180,14 +180,14 @@ func initial(work, vigil string, mib, runs int) {
 			tl := all[(i+round)%len(all)]
 			dst := filepath.Join(work, "dst")
 			os.RemoveAll(dst)
-			check(os.MkdirAll(dst, 0o755))
+			measure.Check(os.MkdirAll(dst, 0o755))
 			if tl.prepare != nil {
 				tl.prepare(dst)
 			}
-			dropCaches()
+			measure.DropCaches()
 			start := time.Now()
-			ru := run(tl.cmd(src, dst))
-			run([]string{"sync"})
+			ru := measure.Run(tl.cmd(src, dst)...)
+			measure.Run("sync")
 			times[tl.name] = append(times[tl.name], time.Since(start))
 			if tl.name == "vigil" {
 				rss = max(rss, ru.Maxrss)
@@ -208,8 +208,8 @@ func rerun(work, vigil string, chunks, runs int) {
 	dsts := map[string]string{}
 	for _, tl := range all {
 		dst := filepath.Join(work, "rerun-"+strings.Fields(tl.name)[0])
-		check(os.MkdirAll(dst, 0o755))
-		ru := run(tl.cmd(src, dst)) // the first, full copy is not timed
+		measure.Check(os.MkdirAll(dst, 0o755))
+		ru := measure.Run(tl.cmd(src, dst)...) // the first, full copy is not timed
 		if tl.name == "vigil" {
 			fmt.Printf("  vigil peak RSS in the first backup of the %d chunks: %.0f MiB\n", n, float64(ru.Maxrss)/1024)
 		}
@@ -222,10 +222,10 @@ func rerun(work, vigil string, chunks, runs int) {
 			for i := range all {
 				tl := all[(i+round)%len(all)]
 				if cold {
-					dropCaches()
+					measure.DropCaches()
 				}
 				start := time.Now()
-				ru := run(tl.cmd(src, dsts[tl.name]))
+				ru := measure.Run(tl.cmd(src, dsts[tl.name])...)
 				times[tl.name] = append(times[tl.name], time.Since(start))
 				if tl.name == "vigil" {
 					rss = max(rss, ru.Maxrss)
@@ -240,21 +240,15 @@ func rerun(work, vigil string, chunks, runs int) {
 }
 
 func report(all []tool, times map[string][]time.Duration, size int64) {
-	v := median(times["vigil"])
+	v := measure.Median(times["vigil"])
 	for _, tl := range all {
-		m := median(times[tl.name])
+		m := measure.Median(times[tl.name])
 		rate := ""
 		if size > 0 {
 			rate = fmt.Sprintf("  %6.0f MiB/s", float64(size)/(1<<20)/m.Seconds())
 		}
 		fmt.Printf("  %-14s %8.3f s%s  %6.2fx\n", tl.name, m.Seconds(), rate, m.Seconds()/v.Seconds())
 	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // makeArchive writes about total bytes of random chunks, between minSize and maxSize each,
@@ -273,11 +267,11 @@ func makeArchive(root string, total, minSize, maxSize int64, cameras int) (n int
 			t := next[i]
 			rel := fmt.Sprintf("%s/cam%02d/%s/%d_10000.mkv", stream, cam, t.Format("2006/01/02/15"), t.UnixMilli())
 			p := filepath.Join(root, rel)
-			check(os.MkdirAll(filepath.Dir(p), 0o755))
+			measure.Check(os.MkdirAll(filepath.Dir(p), 0o755))
 			_, _ = io.ReadFull(rand.Reader, buf[:size])
-			check(os.WriteFile(p, buf[:size], 0o644))
+			measure.Check(os.WriteFile(p, buf[:size], 0o644))
 			end := t.Add(10 * time.Second)
-			check(os.Chtimes(p, end, end))
+			measure.Check(os.Chtimes(p, end, end))
 			next[i] = end
 			n++
 			written += size
@@ -288,38 +282,11 @@ func makeArchive(root string, total, minSize, maxSize int64, cameras int) (n int
 	}
 	// A recorder left its past folders alone long ago: their times are not just now.
 	old := time.Now().Add(-time.Hour)
-	check(filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+	measure.Check(filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			err = os.Chtimes(p, old, old)
 		}
 		return err
 	}))
 	return n, written
-}
-
-// run runs a command and returns its resource usage; a failure ends the benchmark.
-func run(args []string) *syscall.Rusage {
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD=bench", "VIGIL_CONFIG=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(args, " "), err, out)
-		os.Exit(1)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru
-	}
-	return &syscall.Rusage{}
-}
-
-func dropCaches() {
-	run([]string{"sync"})
-	_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"github.com/vigil-backup/vigil/bench/internal/measure"
 	"io"
 	"os"
 	"os/exec"
@@ -31,8 +32,8 @@ type realtimeOptions struct {
 // running while cameras record.
 func realtime(work, vigil string, opts realtimeOptions) {
 	src, dst := filepath.Join(work, "live"), filepath.Join(work, "live-backup")
-	check(os.MkdirAll(src, 0o755))
-	check(os.MkdirAll(dst, 0o755))
+	measure.Check(os.MkdirAll(src, 0o755))
+	measure.Check(os.MkdirAll(dst, 0o755))
 	fmt.Printf("Real-time backup, local to local: %d cameras × 2 streams, a chunk every %v per stream (%.1f MiB/s recorded), for %v\n",
 		opts.cameras, opts.chunk, float64(opts.hiRate*9/8*int64(opts.cameras))/(1<<20), opts.duration)
 
@@ -44,7 +45,7 @@ func realtime(work, vigil string, opts realtimeOptions) {
 	cmd.Stdout = io.Discard
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	check(cmd.Start())
+	measure.Check(cmd.Start())
 	time.Sleep(2 * time.Second) // its watch set up and first pass done
 
 	closed := record(src, opts)
@@ -53,7 +54,7 @@ func realtime(work, vigil string, opts realtimeOptions) {
 	for time.Now().Before(deadline) && arrived.count() < len(closed) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	check(cmd.Process.Signal(syscall.SIGTERM))
+	measure.Check(cmd.Process.Signal(syscall.SIGTERM))
 	if err := cmd.Wait(); err != nil {
 		fmt.Fprintf(os.Stderr, "vigil --realtime: %v\n%s", err, stderr.String())
 		os.Exit(1)
@@ -109,21 +110,21 @@ func record(root string, opts realtimeOptions) map[string]time.Time {
 				time.Sleep(time.Until(start))
 				for start.Add(opts.chunk).Before(end) {
 					dir := filepath.Join(root, stream, fmt.Sprintf("cam%02d", cam), start.UTC().Format("2006/01/02/15"))
-					check(os.MkdirAll(dir, 0o755))
+					measure.Check(os.MkdirAll(dir, 0o755))
 					open := filepath.Join(dir, fmt.Sprintf("%d.mkv", start.UnixMilli()))
 					f, err := os.Create(open)
-					check(err)
+					measure.Check(err)
 					for i := range pieces {
 						time.Sleep(time.Until(start.Add(opts.chunk * time.Duration(i+1) / pieces)))
 						_, err := f.Write(data[len(data)*i/pieces : len(data)*(i+1)/pieces])
-						check(err)
+						measure.Check(err)
 					}
-					check(f.Close())
+					measure.Check(f.Close())
 					name := fmt.Sprintf("%d_%d.mkv", start.UnixMilli(), opts.chunk.Milliseconds())
-					check(os.Rename(open, filepath.Join(dir, name)))
+					measure.Check(os.Rename(open, filepath.Join(dir, name)))
 					at := time.Now()
 					rel, err := filepath.Rel(root, filepath.Join(dir, name))
-					check(err)
+					measure.Check(err)
 					mu.Lock()
 					closed[filepath.ToSlash(rel)] = at
 					mu.Unlock()
@@ -149,7 +150,7 @@ type arrivals struct {
 
 func newArrivals(root string) *arrivals {
 	w, err := fsnotify.NewWatcher()
-	check(err)
+	measure.Check(err)
 	a := &arrivals{root: filepath.Join(root, "vigil", "footage", "bench"), w: w, done: make(chan struct{}), seen: map[string]time.Time{}}
 	a.watch(root)
 	go a.loop()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/vigil-backup/vigil/bench/internal/measure"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,7 +178,7 @@ func runRemote(ctx context.Context, srv *server, group *cgroup, tl remoteTool, s
 	}
 	defer os.RemoveAll(scratch)
 	args, env := tl.command(src, scratch, d)
-	dropCaches()
+	measure.DropCaches()
 	machine0, server0, err := cpuTimes(group)
 	if err != nil {
 		return s, err
@@ -278,7 +279,7 @@ func medianOf(ss []sample, field func(sample) time.Duration) time.Duration {
 	for i, s := range ss {
 		ds[i] = field(s)
 	}
-	return median(ds)
+	return measure.Median(ds)
 }
 
 func loadAverage() string {

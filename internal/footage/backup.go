@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -245,79 +243,6 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	// A cancelled run is reported too: that is when an operator most wants to know.
 	emit(context.WithoutCancel(ctx), opts, finishedEvent(res, err))
 	return res, err
-}
-
-// emit sends e to the run's sink, if any. An event that cannot be sent is logged, never
-// the run's failure: the footage matters more than the news of it.
-func emit(ctx context.Context, opts BackupOptions, e events.Event) {
-	if opts.Events == nil {
-		return
-	}
-	e.Time, e.Source = opts.Now(), "footage"
-	if err := opts.Events.Send(ctx, e); err != nil {
-		opts.Log.Warn("could not send an event", "event", e.Type, "err", err)
-	}
-}
-
-// failedEarly is the event of a run that could not start copying, for reason unless it
-// was cancelled.
-func failedEarly(ctx context.Context, reason string, err error) events.Event {
-	if ctx.Err() != nil {
-		reason = events.ReasonCancelled
-	}
-	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished",
-		Fields: map[string]any{"error": err.Error()}}
-}
-
-// finishedEvent tells how a run ended; err is what Backup returns.
-func finishedEvent(res Result, err error) events.Event {
-	failed := 0
-	storages := make([]map[string]any, 0, len(res.Targets))
-	for _, t := range res.Targets {
-		st := map[string]any{"name": t.Name, "copied_chunks": t.Copied, "copied_bytes": t.Bytes}
-		if u, ok := Oldest(t.CompleteUntil); ok {
-			st["complete_until"] = u.UTC().Format(time.RFC3339)
-		}
-		if t.Err != nil {
-			st["error"] = t.Err.Error()
-			failed++
-		}
-		storages = append(storages, st)
-	}
-	var reason string
-	switch {
-	case err != nil:
-		reason = events.ReasonCancelled
-	case res.Complete():
-		reason = events.ReasonDone
-	case failed == len(res.Targets):
-		reason = events.ReasonFailedNoStorage
-	case failed > 0:
-		reason = events.ReasonFailedTarget
-	case len(res.SourceFailed) == 0 && res.WindowEnded:
-		reason = events.ReasonWindowEnded
-	default:
-		reason = events.ReasonFailedSource
-	}
-	fields := map[string]any{
-		"storages":         storages,
-		"chunks":           res.Chunks,
-		"recording":        res.Recording,
-		"duration_seconds": res.Finished.Sub(res.Started).Seconds(),
-	}
-	if n := len(res.SourceFailed); n > 0 {
-		fields["source_failed"] = n
-	}
-	if res.WindowEnded {
-		fields["window_ended"] = true
-	}
-	if res.SetCompleteUntil != nil {
-		fields["spread"] = true
-		if u, ok := Oldest(res.SetCompleteUntil); ok {
-			fields["complete_until"] = u.UTC().Format(time.RFC3339)
-		}
-	}
-	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished", Fields: fields}
 }
 
 // sweepEvery is how often a storage is swept of what killed runs left behind. A sweep walks
@@ -831,84 +756,6 @@ func (r *run) finish(ctx context.Context) {
 		// A cache that cannot be written costs speed only.
 		_ = r.cache.save(r.opts.ScanCache)
 	}
-}
-
-// freeze replaces, in the scan cache, the listing of each folder whose chunks are all on
-// every storage (when spread: on one of them) by a summary, and notes the storages' statuses it rests on. A run where
-// a storage failed freezes nothing new.
-func (r *run) freeze() {
-	sums := map[string]map[Key]string{}
-	failed := false
-	for _, ts := range r.targets {
-		if ts.err != nil || !ts.ready {
-			failed = true
-			continue
-		}
-		m := map[Key]string{}
-		for k, si := range ts.indexes {
-			if si.sum != "" && !si.foreign {
-				m[k] = si.sum
-			}
-		}
-		sums[r.sumKey(ts)] = m
-	}
-	if !maps.EqualFunc(sums, r.oldSums, maps.Equal) {
-		r.cache.Sums, r.cache.changed = sums, true
-	}
-	if failed {
-		return
-	}
-	byDir := map[string][]int{}
-	for i, f := range r.files {
-		dir := path.Dir(f.Path)
-		byDir[dir] = append(byDir[dir], i)
-	}
-	for dir, files := range byDir {
-		cd, ok := r.cache.Dirs[dir]
-		if !ok || cd.Frozen != nil || len(cd.Files) != len(files) {
-			continue // not quiet yet, or holding what is not a selected chunk
-		}
-		if fss, ok := r.summarize(files, sums); ok {
-			cd.Files, cd.Frozen = nil, fss
-			r.cache.Dirs[dir], r.cache.changed = cd, true
-		}
-	}
-}
-
-// summarize sums up the chunks files of one folder by series, if every one is on every
-// storage, and no storage's status of their series was changed by another writer.
-func (r *run) summarize(files []int, sums map[string]map[Key]string) ([]frozenSeries, bool) {
-	var out []frozenSeries
-	at := map[Key]int{}
-	for _, i := range files {
-		f := r.files[i]
-		k := KeyOf(f.Chunk)
-		if r.recording[f.Path] {
-			return nil, false
-		}
-		for _, ts := range r.targets {
-			if sums[r.sumKey(ts)][k] == "" || (r.spread == nil && !r.done(ts, item{file: i})) {
-				return nil, false
-			}
-		}
-		if r.spread != nil && !r.onSet(item{file: i}) {
-			return nil, false
-		}
-		j, ok := at[k]
-		if !ok {
-			j = len(out)
-			at[k] = j
-			out = append(out, frozenSeries{Key: k, First: f.Start.UnixNano()})
-		}
-		fs := &out[j]
-		fs.Chunks++
-		fs.Bytes += f.Size
-		fs.Last = max(fs.Last, f.end().UnixNano())
-		// Files are oldest first.
-		fs.Newest = cachedFile{Name: path.Base(f.Path), Size: f.Size, ModTime: f.ModTime.UnixNano()}
-		fs.NewestStart = f.Start.UnixNano()
-	}
-	return out, true
 }
 
 func (r *run) report() {

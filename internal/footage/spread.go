@@ -33,9 +33,10 @@ import (
 // run copies those again, to the same storage, where it finds and indexes them, or to
 // another, where they are then twice: verify shows the copy no index lists as not indexed.
 
-// ErrFreeSpaceUnknown means a storage cannot tell its free space (an S3 bucket cannot), so
-// chunks cannot be spread over it by free space.
-var ErrFreeSpaceUnknown = errors.New("the storage does not report its free space")
+// ErrCannotSpread means chunks cannot be spread over the storages given, which the
+// operator must change: fewer than two, one given twice, one that cannot tell its free
+// space (an S3 bucket cannot), or two that are copies of one another.
+var ErrCannotSpread = errors.New("cannot spread chunks")
 
 // How stale the free space a run chooses a storage by may get.
 const (
@@ -77,11 +78,11 @@ func (m *member) stale(now time.Time) bool {
 // checkSpread refuses a set of storages chunks cannot be spread over.
 func checkSpread(targets []Target) error {
 	if len(targets) < 2 {
-		return errors.New("back up footage: spreading chunks needs two storages at least")
+		return fmt.Errorf("back up footage: %w: give two storages at least", ErrCannotSpread)
 	}
 	for i, t := range targets {
 		if slices.ContainsFunc(targets[:i], func(u Target) bool { return u.Name == t.Name }) {
-			return fmt.Errorf("back up footage: %s is given twice", t.Name)
+			return fmt.Errorf("back up footage: %w: %s is given twice", ErrCannotSpread, t.Name)
 		}
 	}
 	return nil
@@ -99,7 +100,7 @@ func (r *run) join(ctx context.Context, ts *targetState) error {
 		ts.err = fmt.Errorf("read the free space: %w", err)
 		return nil
 	case !ok:
-		return fmt.Errorf("back up footage: spread chunks over %s: %w", ts.target.Name, ErrFreeSpaceUnknown)
+		return fmt.Errorf("back up footage: %w: %s does not report its free space", ErrCannotSpread, ts.target.Name)
 	}
 	m.free, m.freeAt = u.Free, r.opts.Now()
 	if m.id, err = ensureStorageID(ctx, ts.target.Storage, r.opts.ServerID); err != nil {
@@ -118,8 +119,8 @@ func (r *run) checkIDs() error {
 			continue
 		}
 		if i := slices.IndexFunc(sp.members, func(o *member) bool { return o.id == m.id }); sp.members[i] != m {
-			return fmt.Errorf("back up footage: %s and %s hold the same id in %s: one is a copy of the other, or they are one storage; give the copy a new id by removing that file",
-				sp.members[i].ts.target.Name, m.ts.target.Name, storageIDName(r.opts.ServerID))
+			return fmt.Errorf("back up footage: %w: %s and %s hold the same id in %s: one is a copy of the other, or they are one storage; give the copy a new id by removing that file",
+				ErrCannotSpread, sp.members[i].ts.target.Name, m.ts.target.Name, storageIDName(r.opts.ServerID))
 		}
 		sp.ids = append(sp.ids, m.id)
 	}

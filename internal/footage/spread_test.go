@@ -392,7 +392,7 @@ func TestSpreadRefusals(t *testing.T) {
 	}{
 		{"one storage", []footage.Target{disk}, "two storages at least"},
 		{"the same storage twice", []footage.Target{disk, disk}, "disk is given twice"},
-		{"no free space", []footage.Target{disk, s3like}, "bucket: " + footage.ErrFreeSpaceUnknown.Error()},
+		{"no free space", []footage.Target{disk, s3like}, "bucket does not report its free space"},
 		{"a copy of a storage", []footage.Target{disk, {Name: "copy", Storage: copyOf}}, "disk and copy hold the same id"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -402,11 +402,15 @@ func TestSpreadRefusals(t *testing.T) {
 				storagetest.MustPut(t, copyOf, id, storagetest.MustRead(t, disk.Storage, id))
 			}
 			_, err := footage.Backup(context.Background(), spreadOptions(root, now, c.targets...))
-			if err == nil || !strings.Contains(err.Error(), c.says) {
-				t.Fatalf("got %v, want an error that says %q", err, c.says)
+			if !errors.Is(err, footage.ErrCannotSpread) || !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("got %v, want ErrCannotSpread that says %q", err, c.says)
 			}
-			if c.name == "no free space" && !errors.Is(err, footage.ErrFreeSpaceUnknown) {
-				t.Fatalf("%v is not ErrFreeSpaceUnknown", err)
+			// A real-time backup stops at once: no later pass could do better.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = footage.Realtime(ctx, footage.RealtimeOptions{BackupOptions: spreadOptions(root, now, c.targets...)})
+			if !errors.Is(err, footage.ErrCannotSpread) {
+				t.Fatalf("real-time: got %v, want ErrCannotSpread", err)
 			}
 			if got := stored(t, c.targets[len(c.targets)-1].Storage); len(got) != 0 && c.name != "a copy of a storage" {
 				t.Fatalf("refused, yet copied %q", got)

@@ -171,20 +171,18 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	cache := loadScanCache(opts.ScanCache)
 	r.oldSums = cache.Sums
 	if opts.Spread {
-		if err := checkSpread(opts.Targets); err != nil {
+		sp, err := newSpread(ctx, opts)
+		if err != nil {
 			emit(ctx, opts, failedEarly(ctx, events.ReasonFailedTarget, err))
 			return Result{}, err
 		}
-		r.spread = &spread{lastFlush: opts.Now()}
+		r.spread = sp
 	}
-	for _, t := range opts.Targets {
+	for i, t := range opts.Targets {
 		sweepIfDue(ctx, t, opts)
 		ts := newTargetState(t, opts.Now())
 		if r.spread != nil {
-			if err := r.join(ctx, ts); err != nil {
-				emit(ctx, opts, failedEarly(ctx, events.ReasonFailedTarget, err))
-				return Result{}, err
-			}
+			r.join(ctx, r.spread.members[i], ts)
 		}
 		for k := range cache.series() {
 			if _, err := ts.index(ctx, opts.ServerID, k); err != nil {

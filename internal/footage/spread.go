@@ -60,6 +60,7 @@ type spread struct {
 // member is one storage of the set, with what the run knows of its free space.
 type member struct {
 	ts         *targetState
+	err        error // reading its free space at the start failed
 	id         string
 	free       int64     // as the storage last reported it
 	freeAt     time.Time // when
@@ -75,38 +76,45 @@ func (m *member) stale(now time.Time) bool {
 	return m.sent >= refreshBytes || now.Sub(m.freeAt) >= refreshInterval
 }
 
-// checkSpread refuses a set of storages chunks cannot be spread over.
-func checkSpread(targets []Target) error {
-	if len(targets) < 2 {
-		return fmt.Errorf("back up footage: %w: give two storages at least", ErrCannotSpread)
+// newSpread reads the free space of each storage, before anything is written to any: a
+// set of fewer than two storages, with one given twice, or with one that cannot tell its
+// free space is refused.
+func newSpread(ctx context.Context, opts BackupOptions) (*spread, error) {
+	if len(opts.Targets) < 2 {
+		return nil, fmt.Errorf("back up footage: %w: give two storages at least", ErrCannotSpread)
 	}
-	for i, t := range targets {
-		if slices.ContainsFunc(targets[:i], func(u Target) bool { return u.Name == t.Name }) {
-			return fmt.Errorf("back up footage: %w: %s is given twice", ErrCannotSpread, t.Name)
+	sp := &spread{lastFlush: opts.Now()}
+	for i, t := range opts.Targets {
+		if slices.ContainsFunc(opts.Targets[:i], func(u Target) bool { return u.Name == t.Name }) {
+			return nil, fmt.Errorf("back up footage: %w: %s is given twice", ErrCannotSpread, t.Name)
 		}
+		m := &member{freeAt: opts.Now()}
+		u, ok, err := storage.UsageOf(ctx, t.Storage)
+		switch {
+		case err != nil:
+			m.err = fmt.Errorf("read the free space: %w", err)
+		case !ok:
+			return nil, fmt.Errorf("back up footage: %w: %s does not report its free space", ErrCannotSpread, t.Name)
+		}
+		m.free = u.Free
+		sp.members = append(sp.members, m)
 	}
-	return nil
+	return sp, nil
 }
 
-// join adds a storage to the set: it reads the storage's free space and its id, making
-// one when it has none. A storage that cannot tell its free space is refused; one that
-// fails to is given up on for the run, like any storage that fails.
-func (r *run) join(ctx context.Context, ts *targetState) error {
-	m := &member{ts: ts}
-	r.spread.members = append(r.spread.members, m)
-	u, ok, err := storage.UsageOf(ctx, ts.target.Storage)
-	switch {
-	case err != nil:
-		ts.err = fmt.Errorf("read the free space: %w", err)
-		return nil
-	case !ok:
-		return fmt.Errorf("back up footage: %w: %s does not report its free space", ErrCannotSpread, ts.target.Name)
+// join adds a storage to the set, as m, and reads its id, making one when it has none. A
+// storage that failed to tell its free space, or fails now, is given up on for the run,
+// like any storage that fails.
+func (r *run) join(ctx context.Context, m *member, ts *targetState) {
+	m.ts = ts
+	if m.err != nil {
+		ts.err = m.err
+		return
 	}
-	m.free, m.freeAt = u.Free, r.opts.Now()
+	var err error
 	if m.id, err = ensureStorageID(ctx, ts.target.Storage, r.opts.ServerID); err != nil {
 		ts.err = err
 	}
-	return nil
 }
 
 // checkIDs refuses a set in which two storages have one id, which a copy of a storage

@@ -412,8 +412,11 @@ func TestSpreadRefusals(t *testing.T) {
 			if !errors.Is(err, footage.ErrCannotSpread) {
 				t.Fatalf("real-time: got %v, want ErrCannotSpread", err)
 			}
-			if got := stored(t, c.targets[len(c.targets)-1].Storage); len(got) != 0 && c.name != "a copy of a storage" {
-				t.Fatalf("refused, yet copied %q", got)
+			for _, tg := range c.targets {
+				// Refused before anything was written: no id, no sweep marker, no chunk.
+				if got := storagetest.Names(t, tg.Storage, ""); len(got) != 0 && c.name != "a copy of a storage" {
+					t.Fatalf("refused, yet %s has %q", tg.Name, got)
+				}
 			}
 		})
 	}

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,6 +41,7 @@ type footageBackupOptions struct {
 	source   string
 	layout   string
 	to       []string
+	spread   bool
 	cameras  []string
 	quality  string
 	serverID string
@@ -60,7 +60,7 @@ type footageBackupOptions struct {
 func newFootageBackupCommand(g *globalOptions) *cobra.Command {
 	var opts footageBackupOptions
 	cmd := &cobra.Command{
-		Use:   "backup --source DIR --layout nx|frigate|PATTERN --to URL|NAME [--to ...]",
+		Use:   "backup --source DIR --layout nx|frigate|PATTERN --to URL|NAME [--to ...] [--spread]",
 		Short: "Copy every closed chunk not yet backed up to each storage, oldest first",
 		Long: `Copies the recorder's footage to one or more backup storages, keeping the recorder's
 folder layout so that the VMS can play it from there. Chunks still being recorded are left
@@ -69,6 +69,12 @@ the time up to which every chunk is backed up ("complete until").
 
 Layouts: nx (Nx Witness / DW Spectrum), frigate, or a pattern such as
   {camera}/{yyyy}-{mm}-{dd}/{HH}/{start_unix}.mp4
+
+With --spread each chunk goes to one of the storages only, instead of to each: the one
+with the most free space (read again every 256 MiB or 30 s). A storage that fails is
+left out for the run and its chunks go to the others. Every storage must report its
+free space (S3 buckets cannot). "footage status", "verify" and "restore" take the
+storages together: --to A --to B, or --from A --from B.
 
 With --window the run copies only inside a time window, such as "Mon-Fri 01:00-05:00"
 in --timezone: outside it nothing is copied; when it closes, the copies under way finish
@@ -84,8 +90,9 @@ what is recorded from then on, unless --catch-up also copies the older footage i
 time the new leaves. A backup.bandwidth_insufficient event warns when new footage keeps
 arriving faster than it is copied.
 
-The exit code is 0 only when everything selected is on every storage, or when the
-window closed (or was not open) before it was; with --realtime, when it was stopped.`,
+The exit code is 0 only when everything selected is on every storage (with --spread: on
+one of them, and no storage failed), or when the window closed (or was not open) before
+it was; with --realtime, when it was stopped.`,
 		Args: argsUsage(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.loadDataDir(cmd)
@@ -98,6 +105,7 @@ window closed (or was not open) before it was; with --realtime, when it was stop
 	f.StringVar(&opts.source, "source", "", "the recorder's archive folder")
 	f.StringVar(&opts.layout, "layout", "nx", "the archive's layout: nx, frigate or a pattern")
 	f.StringArrayVar(&opts.to, "to", nil, "a backup storage (URL or name in the settings); repeat for more")
+	f.BoolVar(&opts.spread, "spread", false, "put each chunk on one of the storages, the one with the most free space, instead of on each")
 	f.StringSliceVar(&opts.cameras, "cameras", nil, "camera ids to back up (default: all, also those added later)")
 	f.StringVar(&opts.quality, "quality", "both", "hi, lo or both")
 	f.StringVar(&opts.serverID, "server-id", "", "this server's id on the storages (default: server.id in the settings, the host name)")
@@ -136,6 +144,9 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	}
 	if opts.catchUp && !opts.realtime {
 		return usageError{errors.New("--catch-up goes with --realtime")}
+	}
+	if opts.spread && len(opts.to) < 2 {
+		return usageError{errors.New("--spread spreads chunks over several storages: give two --to at least")}
 	}
 	if opts.realtime && opts.window != "" {
 		return usageError{errors.New("--realtime runs at all hours: give no --window (an \"off\" hour of --bwlimit-grid pauses it)")}
@@ -204,6 +215,13 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 			return err
 		}
 		defer s.Close()
+		if opts.spread {
+			// A mistake in the command line, told before the run starts: nothing is written
+			// and no event sent.
+			if _, ok, err := storage.UsageOf(ctx, s); err == nil && !ok {
+				return usageError{fmt.Errorf("--spread: %s does not report its free space (%s storages cannot): back up to it without --spread", loc, loc.Kind)}
+			}
+		}
 		if uplink != nil {
 			s = throttle.New(s, uplink, nil)
 		}
@@ -217,13 +235,13 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		defer stop()
 	}
 	bopts := footage.BackupOptions{
-		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets,
+		Source: opts.source, Layout: lay, ServerID: serverID, Targets: targets, Spread: opts.spread,
 		Cameras: opts.cameras, Streams: streams, Parallel: opts.parallel, ScanCache: scanCachePath(opts.cacheDir, opts.source, lay),
 		Until: until, Log: g.log, Events: sink,
 	}
 	if opts.realtime {
 		record := func(res footage.Result) { g.recordFootageComplete(ctx, opts.catalogOptions, serverID, opts.to, res) }
-		return runRealtime(ctx, g, opts.json, record, footage.RealtimeOptions{BackupOptions: bopts, CatchUp: opts.catchUp})
+		return spreadRefused(runRealtime(ctx, g, opts.json, record, footage.RealtimeOptions{BackupOptions: bopts, CatchUp: opts.catchUp}))
 	}
 	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
 	bopts.Progress = out.progress
@@ -231,7 +249,7 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 	out.done()
 	g.recordFootageComplete(ctx, opts.catalogOptions, serverID, opts.to, res)
 	if err != nil {
-		return fmt.Errorf("footage backup: %w", err)
+		return spreadRefused(fmt.Errorf("footage backup: %w", err))
 	}
 	var next time.Time
 	if window != nil && res.WindowEnded {
@@ -244,6 +262,15 @@ func runFootageBackup(ctx context.Context, g *globalOptions, opts footageBackupO
 		return backupIncomplete(res)
 	}
 	return nil
+}
+
+// spreadRefused makes a set of storages chunks cannot be spread over a usage error: the
+// command line or the settings must change.
+func spreadRefused(err error) error {
+	if errors.Is(err, footage.ErrCannotSpread) {
+		return usageError{err}
+	}
+	return err
 }
 
 // recordEvery is how often a real-time run records complete-until in the catalog, at most.
@@ -280,13 +307,7 @@ func runRealtime(ctx context.Context, g *globalOptions, asJSON bool, record func
 		}
 		if asJSON {
 			m := map[string]any{"type": "pass", "time": res.Finished, "copied": n, "bytes": copied, "seconds": res.Finished.Sub(res.Started).Seconds()}
-			var until time.Time
-			for _, t := range res.Targets {
-				if u, ok := footage.Oldest(t.CompleteUntil); ok && (until.IsZero() || u.Before(until)) {
-					until = u
-				}
-			}
-			if !until.IsZero() {
+			if until, ok := systemWide(res); ok {
 				m["complete_until"] = until
 			}
 			_ = json.NewEncoder(g.stdout).Encode(m)
@@ -298,6 +319,21 @@ func runRealtime(ctx context.Context, g *globalOptions, asJSON bool, record func
 		return fmt.Errorf("footage backup: %w", err)
 	}
 	return nil
+}
+
+// systemWide is the run's complete-until for every camera: the earliest of each storage's,
+// or when chunks were spread, the set's.
+func systemWide(res footage.Result) (time.Time, bool) {
+	if res.SetCompleteUntil != nil {
+		return footage.Oldest(res.SetCompleteUntil)
+	}
+	var until time.Time
+	for _, t := range res.Targets {
+		if u, ok := footage.Oldest(t.CompleteUntil); ok && (until.IsZero() || u.Before(until)) {
+			until = u
+		}
+	}
+	return until, !until.IsZero()
 }
 
 // onlyWindowEnded reports whether all a run left out is what its window left no time for:
@@ -427,6 +463,25 @@ func (g *globalOptions) serverID(given string) (string, error) {
 	return settings.Server.ID, nil
 }
 
+// openStorages opens the storages command-line arguments name, as openStorage does, for
+// the footage commands that read several together. closeAll closes them.
+func (g *globalOptions) openStorages(ctx context.Context, args []string, opts storageOptions) (set []footage.Target, closeAll func(), err error) {
+	closeAll = func() {
+		for _, t := range set {
+			t.Storage.Close()
+		}
+	}
+	for _, arg := range args {
+		s, loc, err := g.openStorage(ctx, arg, opts, false)
+		if err != nil {
+			closeAll() // those opened so far
+			return nil, func() {}, err
+		}
+		set = append(set, footage.Target{Name: loc.String(), Storage: s})
+	}
+	return set, closeAll, nil
+}
+
 // progressPrinter shows a run's progress: a bar redrawn on a terminal, JSON lines with
 // --json, and nothing otherwise (logs and cron mails stay clean).
 type progressPrinter struct {
@@ -486,6 +541,15 @@ func (p *progressPrinter) done() {
 	}
 }
 
+// byKey keys complete-until times by series, as "camera/stream", for JSON.
+func byKey(until map[footage.Key]time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(until))
+	for k, u := range until {
+		out[k.String()] = u
+	}
+	return out
+}
+
 type jsonTarget struct {
 	Storage       string               `json:"storage"`
 	Copied        int                  `json:"copied"`
@@ -505,18 +569,21 @@ func (p *progressPrinter) result(res footage.Result, next time.Time) error {
 	if p.json {
 		var targets []jsonTarget
 		for _, t := range res.Targets {
-			jt := jsonTarget{Storage: t.Name, Copied: t.Copied, Bytes: t.Bytes, Skipped: t.Skipped, CompleteUntil: map[string]time.Time{}}
+			jt := jsonTarget{Storage: t.Name, Copied: t.Copied, Bytes: t.Bytes, Skipped: t.Skipped}
 			if t.Err != nil {
 				jt.Error = t.Err.Error()
 			}
-			for k, u := range t.CompleteUntil {
-				jt.CompleteUntil[k.String()] = u
-			}
+			jt.CompleteUntil = byKey(t.CompleteUntil)
 			targets = append(targets, jt)
 		}
 		m := map[string]any{
 			"type": "result", "complete": res.Complete(), "chunks": res.Chunks, "recording": res.Recording,
 			"unmatched": len(res.Unmatched), "source_failed": res.SourceFailed, "seconds": took.Seconds(), "storages": targets,
+		}
+		if res.SetCompleteUntil != nil {
+			// Each storage's own complete-until is of what it alone holds; the set's is
+			// what counts.
+			m["spread"], m["complete_until"] = true, byKey(res.SetCompleteUntil)
 		}
 		if res.WindowEnded {
 			m["window_ended"], m["copies_left"], m["bytes_left"] = true, left, leftBytes
@@ -537,8 +604,16 @@ func (p *progressPrinter) result(res footage.Result, next time.Time) error {
 			state = "FAILED: " + t.Err.Error()
 		}
 		fmt.Fprintf(w, "%s: copied %d chunks (%s), %d already there; %s\n", t.Name, t.Copied, bytes(t.Bytes), t.Skipped, state)
-		if u, ok := footage.Oldest(t.CompleteUntil); ok {
+		if u, ok := footage.Oldest(t.CompleteUntil); ok && res.SetCompleteUntil == nil {
 			fmt.Fprintf(w, "  complete until %s for every camera\n", u.Local().Format(time.DateTime))
+		}
+	}
+	if res.SetCompleteUntil != nil {
+		fmt.Fprintf(w, "Spread over %d storages: ", len(res.Targets))
+		if u, ok := footage.Oldest(res.SetCompleteUntil); ok {
+			fmt.Fprintf(w, "complete until %s for every camera\n", u.Local().Format(time.DateTime))
+		} else {
+			fmt.Fprintln(w, "nothing complete yet")
 		}
 	}
 	if res.WindowEnded {
@@ -656,113 +731,4 @@ func stdinIsTerminal() bool {
 	}
 	null, err := os.Stat(os.DevNull)
 	return err != nil || !os.SameFile(fi, null)
-}
-
-type footageStatusOptions struct {
-	storageOptions
-	catalogOptions
-	to       string
-	serverID string
-	json     bool
-}
-
-func newFootageStatusCommand(g *globalOptions) *cobra.Command {
-	var opts footageStatusOptions
-	cmd := &cobra.Command{
-		Use:   "status [--to URL|NAME]",
-		Short: "Show, per camera and stream, the time up to which footage is backed up on a storage",
-		Long: `Reads the index a storage keeps of the footage on it: no catalog and no daemon needed,
-so it works from any machine that can reach the storage.
-
-Without --to it shows instead what the catalog in --data-dir holds for every storage, as
-the last backup runs on this server recorded it.`,
-		Args: argsUsage(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			to := opts.to
-			if len(args) == 1 {
-				to = args[0]
-			}
-			if to == "" {
-				opts.loadDataDir(cmd)
-				return runFootageCatalogStatus(cmd.Context(), g, opts)
-			}
-			return runFootageStatus(cmd.Context(), g, opts, to)
-		},
-	}
-	opts.addFlags(cmd)
-	cmd.Flags().StringVar(&opts.to, "to", "", "the backup storage (URL or name in the settings)")
-	cmd.Flags().StringVar(&opts.serverID, "server-id", "", "whose footage (default: this server's id)")
-	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
-	opts.addDataDirFlag(cmd, "with no --to: the data folder whose catalog is read")
-	return cmd
-}
-
-func runFootageStatus(ctx context.Context, g *globalOptions, opts footageStatusOptions, to string) error {
-	serverID, err := g.serverID(opts.serverID)
-	if err != nil {
-		return err
-	}
-	s, loc, err := g.openStorage(ctx, to, opts.storageOptions, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	sts, err := footage.ReadStatuses(ctx, s, serverID)
-	if err != nil {
-		return fmt.Errorf("footage status %s: %w", loc, err)
-	}
-	if opts.json {
-		if sts == nil {
-			sts = []footage.Status{}
-		}
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sts)
-	}
-	if len(sts) == 0 {
-		fmt.Fprintf(g.stdout, "No footage of server %s on %s\n", serverID, loc)
-		return nil
-	}
-	skips := slices.ContainsFunc(sts, func(st footage.Status) bool { return !st.SkipBefore.IsZero() })
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	header := "CAMERA\tSTREAM\tCOMPLETE UNTIL\tCHUNKS\tSIZE\tUPDATED"
-	if skips {
-		header += "\tSKIPPED BEFORE"
-	}
-	header += retainedHeader(sts)
-	fmt.Fprintln(tw, header)
-	oldest := time.Time{}
-	for i, st := range sts {
-		until := "nothing yet"
-		if !st.CompleteUntil.IsZero() {
-			until = st.CompleteUntil.Local().Format(time.DateTime)
-		}
-		if i == 0 || st.CompleteUntil.Before(oldest) {
-			oldest = st.CompleteUntil
-		}
-		// A status written by footage skip alone has no backup run behind it yet.
-		updated := "never"
-		if !st.Updated.IsZero() {
-			updated = st.Updated.Local().Format(time.DateTime)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", st.Camera, st.Stream, until, st.Chunks, bytes(st.Bytes), updated)
-		if skips {
-			skipped := "-"
-			if !st.SkipBefore.IsZero() {
-				skipped = st.SkipBefore.Local().Format(time.DateTime)
-			}
-			fmt.Fprintf(tw, "\t%s", skipped)
-		}
-		fmt.Fprint(tw, retainedCell(sts, st))
-		fmt.Fprintln(tw)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if oldest.IsZero() {
-		_, err = fmt.Fprintln(g.stdout, "System-wide: some cameras have nothing backed up yet")
-	} else {
-		_, err = fmt.Fprintf(g.stdout, "System-wide: complete until %s\n", oldest.Local().Format(time.DateTime))
-	}
-	return err
 }

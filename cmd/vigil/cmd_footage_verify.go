@@ -16,7 +16,7 @@ import (
 
 type footageVerifyOptions struct {
 	storageOptions
-	to       string
+	to       []string
 	serverID string
 	cameras  []string
 	parallel int
@@ -26,10 +26,11 @@ type footageVerifyOptions struct {
 func newFootageVerifyCommand(g *globalOptions) *cobra.Command {
 	var opts footageVerifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify --to URL|NAME",
+		Use:   "verify --to URL|NAME [--to ...]",
 		Short: "Read back every backed-up chunk and check it against the storage's index",
-		Long: `Reads every chunk the storage's index lists, and checks its size and SHA-256. Each bad
-chunk is printed on a line of its own:
+		Long: `Reads every chunk the storage's index lists, and checks its size and SHA-256; given
+several storages (such as those "footage backup --spread" spreads the chunks over), each
+of them in turn. Each bad chunk is printed on a line of its own:
 
   BAD <path>: missing | wrong size ... | wrong hash ... | unreadable: <why>
 
@@ -44,7 +45,7 @@ The exit code is 0 when every chunk is good, 1 when any is bad.`,
 	}
 	opts.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&opts.to, "to", "", "the backup storage (URL or name in the settings)")
+	f.StringArrayVar(&opts.to, "to", nil, "the backup storage (URL or name in the settings); repeat for more")
 	f.StringVar(&opts.serverID, "server-id", "", "whose footage (default: this server's id)")
 	f.StringSliceVar(&opts.cameras, "cameras", nil, "camera ids to verify (default: all)")
 	f.IntVar(&opts.parallel, "parallel", 4, "chunks read at once")
@@ -53,7 +54,7 @@ The exit code is 0 when every chunk is good, 1 when any is bad.`,
 }
 
 func runFootageVerify(ctx context.Context, g *globalOptions, opts footageVerifyOptions) error {
-	if opts.to == "" {
+	if len(opts.to) == 0 {
 		return usageError{errors.New("footage verify needs --to")}
 	}
 	if opts.parallel < 1 || opts.parallel > 64 {
@@ -63,14 +64,31 @@ func runFootageVerify(ctx context.Context, g *globalOptions, opts footageVerifyO
 	if err != nil {
 		return err
 	}
-	s, loc, err := g.openStorage(ctx, opts.to, opts.storageOptions, false)
+	set, closeAll, err := g.openStorages(ctx, opts.to, opts.storageOptions)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeAll()
+	// Each storage is verified, also after one that is bad or cannot be read: the operator
+	// wants to know of all of them.
+	var errs []error
+	for _, t := range set {
+		if err := verifyStorage(ctx, g, opts, serverID, t); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// verifyStorage verifies one storage and prints what it found.
+func verifyStorage(ctx context.Context, g *globalOptions, opts footageVerifyOptions, serverID string, t footage.Target) error {
+	loc := t.Name
 	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
 	start := time.Now()
-	res, err := footage.Verify(ctx, s, serverID, footage.VerifyOptions{
+	res, err := footage.Verify(ctx, t.Storage, serverID, footage.VerifyOptions{
 		Cameras: opts.cameras, Parallel: opts.parallel, Progress: out.progress,
 	})
 	out.done()
@@ -91,7 +109,7 @@ func runFootageVerify(ctx context.Context, g *globalOptions, opts footageVerifyO
 			notIndexed = []string{}
 		}
 		if err := json.NewEncoder(g.stdout).Encode(map[string]any{
-			"type": "result", "ok": res.OK(), "checked": res.Checked, "bytes": res.Bytes,
+			"type": "result", "storage": loc, "ok": res.OK(), "checked": res.Checked, "bytes": res.Bytes,
 			"bad": bad, "not_indexed": notIndexed, "seconds": time.Since(start).Seconds(),
 		}); err != nil {
 			return err
@@ -122,7 +140,7 @@ func runFootageVerify(ctx context.Context, g *globalOptions, opts footageVerifyO
 
 type footageRestoreOptions struct {
 	storageOptions
-	from     string
+	from     []string
 	camera   string
 	since    string
 	until    string
@@ -136,13 +154,17 @@ type footageRestoreOptions struct {
 func newFootageRestoreCommand(g *globalOptions) *cobra.Command {
 	var opts footageRestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore --from URL|NAME --camera ID --since T --until T --target DIR",
+		Use:   "restore --from URL|NAME [--from ...] --camera ID --since T --until T --target DIR",
 		Short: "Copy a camera's footage of a time range from a backup storage into a folder",
 		Long: `Copies every chunk of the camera whose footage overlaps the range [since, until) from the
 storage into the target folder, in the recorder's layout, so that the VMS can import it.
 Each file is checked against the SHA-256 in the storage's index before it appears, and
 gets the chunk's end as its modification time. Files already in the folder are never
 replaced: an identical one is skipped, a different one stops the restore.
+
+Given several storages (such as those "footage backup --spread" spreads the chunks over),
+each chunk comes from one whose index lists it, or, when its copy there is damaged, from
+another that has it too.
 
 Times are RFC 3339 (2026-11-22T04:00:00Z, 2026-11-22T05:00:00+01:00) or local time
 (2026-11-22 04:00 or 2026-11-22 04:00:30).`,
@@ -153,7 +175,7 @@ Times are RFC 3339 (2026-11-22T04:00:00Z, 2026-11-22T05:00:00+01:00) or local ti
 	}
 	opts.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&opts.from, "from", "", "the backup storage (URL or name in the settings)")
+	f.StringArrayVar(&opts.from, "from", nil, "the backup storage (URL or name in the settings); repeat for storages read together")
 	f.StringVar(&opts.camera, "camera", "", "the camera id")
 	f.StringVar(&opts.since, "since", "", "start of the range")
 	f.StringVar(&opts.until, "until", "", "end of the range (not included)")
@@ -166,7 +188,7 @@ Times are RFC 3339 (2026-11-22T04:00:00Z, 2026-11-22T05:00:00+01:00) or local ti
 }
 
 func runFootageRestore(ctx context.Context, g *globalOptions, opts footageRestoreOptions) error {
-	if opts.from == "" || opts.camera == "" || opts.since == "" || opts.until == "" || opts.target == "" {
+	if len(opts.from) == 0 || opts.camera == "" || opts.since == "" || opts.until == "" || opts.target == "" {
 		return usageError{errors.New("footage restore needs --from, --camera, --since, --until and --target")}
 	}
 	if err := storage.ValidName(opts.camera); err != nil || strings.Contains(opts.camera, "/") {
@@ -194,20 +216,24 @@ func runFootageRestore(ctx context.Context, g *globalOptions, opts footageRestor
 	if err != nil {
 		return err
 	}
-	s, loc, err := g.openStorage(ctx, opts.from, opts.storageOptions, false)
+	set, closeAll, err := g.openStorages(ctx, opts.from, opts.storageOptions)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeAll()
 	out := newProgressPrinter(g.stdout, g.stderr, opts.json)
 	start := time.Now()
-	res, err := footage.Restore(ctx, s, serverID, footage.RestoreOptions{
+	res, err := footage.RestoreFrom(ctx, set, serverID, footage.RestoreOptions{
 		Camera: opts.camera, Streams: streams, Since: since, Until: until,
 		Target: opts.target, Parallel: opts.parallel, Progress: out.progress,
 	})
 	out.done()
+	if err != nil && len(set) == 1 {
+		// With several, the error names the storage it is about.
+		err = fmt.Errorf("%s: %w", set[0].Name, err)
+	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", loc, err)
+		return err
 	}
 	took := time.Since(start)
 	if opts.json {

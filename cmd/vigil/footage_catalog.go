@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -67,7 +68,8 @@ the daemon's catalog; one in a folder given with --data-dir is made if need be, 
 to the daemon's folder) is a warning, not a failed backup: the index on each storage is
 what counts, and the next run that can write the catalog catches up.`
 
-// recordFootageComplete records each storage's complete-until of a run in the catalog.
+// recordFootageComplete records each storage's complete-until of a run in the catalog; of a
+// run that spread the chunks, the set's, under the storages' names joined by " + ".
 // It never fails the run: the storages' indexes are the truth, the catalog a copy of it
 // for the daemon, so a catalog that cannot be written is logged and left for the next
 // run. to are the storages as given on the command line, in res.Targets' order.
@@ -89,14 +91,24 @@ func (g *globalOptions) recordFootageComplete(ctx context.Context, opts catalogO
 		return
 	}
 	var rows []catalog.FootageComplete
+	add := func(name string, until map[footage.Key]time.Time) {
+		for k, u := range until {
+			rows = append(rows, catalog.FootageComplete{ServerID: serverID, Storage: name, Camera: k.Camera, Stream: string(k.Stream), CompleteUntil: u})
+		}
+	}
+	names := make([]string, len(res.Targets))
 	for i, t := range res.Targets {
-		name := to[i]
-		if !slices.ContainsFunc(settings.Storages, func(s config.Storage) bool { return s.Name == name }) {
-			name = t.Name // a URL, as the run's events and output name it
+		names[i] = to[i]
+		if !slices.ContainsFunc(settings.Storages, func(s config.Storage) bool { return s.Name == names[i] }) {
+			names[i] = t.Name // a URL, as the run's events and output name it
 		}
-		for k, until := range t.CompleteUntil {
-			rows = append(rows, catalog.FootageComplete{ServerID: serverID, Storage: name, Camera: k.Camera, Stream: string(k.Stream), CompleteUntil: until})
+		if res.SetCompleteUntil == nil {
+			add(names[i], t.CompleteUntil)
 		}
+	}
+	if res.SetCompleteUntil != nil {
+		// Each storage holds part of the footage: its own complete-until says little.
+		add(strings.Join(names, " + "), res.SetCompleteUntil)
 	}
 	if len(rows) == 0 {
 		return

@@ -15,16 +15,23 @@ import (
 	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
+// twoCameraRecording records four chunks of chunk (4 s) from start, of both streams of cam-a
+// and cam-b, in small pictures that encode fast.
+func twoCameraRecording(t *testing.T) (rec *testenv.Recording, start time.Time, chunk time.Duration) {
+	t.Helper()
+	chunk, start = 4*time.Second, time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
+	rec = testenv.Record(t, t.TempDir(), testenv.RecorderOptions{
+		Cameras: []string{"cam-a", "cam-b"}, Chunks: 4, Chunk: chunk, Size: "320x180", Start: start,
+	})
+	return rec, start, chunk
+}
+
 // TestFootageRestoreAndVerify backs real footage up to a Samba share, restores a time
 // range of one camera into a fresh folder and checks it is exactly the chunks in the
 // range, byte for byte and playable; then verifies the share, damages a chunk on the
 // share's disk, and checks verify and restore both catch it.
 func TestFootageRestoreAndVerify(t *testing.T) {
-	const chunk = 4 * time.Second
-	start := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
-	rec := testenv.Record(t, t.TempDir(), testenv.RecorderOptions{
-		Cameras: []string{"cam-a", "cam-b"}, Chunks: 4, Chunk: chunk, Size: "320x180", Start: start,
-	})
+	rec, start, chunk := twoCameraRecording(t)
 	samba := testenv.StartSamba(t, testenv.SambaOptions{})
 	url := fmt.Sprintf("smb://%s@%s/share/backup", samba.User, samba.Addr())
 	// The local form of --since is read in the zone of TZ: one far from UTC shows a mix-up.

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -32,6 +30,10 @@ type BackupOptions struct {
 	Layout   Layout
 	ServerID string // this recording server's id: its folder on the storages
 	Targets  []Target
+	// Spread puts each chunk on one of the Targets only, the one with the most free space,
+	// instead of on each of them (see spread.go). It needs two storages at least, each able
+	// to report its free space.
+	Spread   bool
 	Cameras  []string // nil: every camera, also those that appear later
 	Streams  []Stream // nil: both
 	Parallel int      // chunks copied at once; default 4
@@ -94,6 +96,9 @@ type Result struct {
 	// pass: of new footage only).
 	Queued      int
 	QueuedBytes int64
+	// SetCompleteUntil is, with BackupOptions.Spread, the time up to which every chunk of a
+	// series is on one of the storages at least; each storage's own is in Targets.
+	SetCompleteUntil map[Key]time.Time
 
 	open []File // the chunks being recorded when the archive was scanned
 }
@@ -108,7 +113,8 @@ type TargetResult struct {
 	CompleteUntil map[Key]time.Time
 }
 
-// Complete reports whether every selected closed chunk is on every storage.
+// Complete reports whether every selected closed chunk is on every storage (with
+// BackupOptions.Spread: on one of them, and no storage failed).
 func (r Result) Complete() bool {
 	if len(r.SourceFailed) > 0 || r.WindowEnded {
 		return false
@@ -164,9 +170,20 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 	// that froze them left.
 	cache := loadScanCache(opts.ScanCache)
 	r.oldSums = cache.Sums
-	for _, t := range opts.Targets {
+	if opts.Spread {
+		sp, err := newSpread(ctx, opts)
+		if err != nil {
+			emit(ctx, opts, failedEarly(ctx, events.ReasonFailedTarget, err))
+			return Result{}, err
+		}
+		r.spread = sp
+	}
+	for i, t := range opts.Targets {
 		sweepIfDue(ctx, t, opts)
 		ts := newTargetState(t, opts.Now())
+		if r.spread != nil {
+			r.join(ctx, r.spread.members[i], ts)
+		}
 		for k := range cache.series() {
 			if _, err := ts.index(ctx, opts.ServerID, k); err != nil {
 				// An index that cannot be read is this storage's failure, not the run's.
@@ -175,6 +192,12 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 			}
 		}
 		r.targets = append(r.targets, ts)
+	}
+	if r.spread != nil {
+		if err := r.checkIDs(); err != nil {
+			emit(ctx, opts, failedEarly(ctx, events.ReasonFailedTarget, err))
+			return Result{}, err
+		}
 	}
 	scan, err := scanArchive(ctx, opts.Source, ScanOptions{Layout: opts.Layout, Settle: opts.Settle, Now: opts.Now}, cache, r.trusted)
 	if err != nil {
@@ -209,79 +232,15 @@ func Backup(ctx context.Context, opts BackupOptions) (Result, error) {
 			ts.err = r.loadTarget(ctx, ts, closed)
 		}
 	}
+	if r.spread != nil {
+		r.loadSet(ctx, closed)
+	}
 	err = r.copyAll(ctx, closed)
 	r.finish(ctx)
 	res.Finished = opts.Now()
 	// A cancelled run is reported too: that is when an operator most wants to know.
 	emit(context.WithoutCancel(ctx), opts, finishedEvent(res, err))
 	return res, err
-}
-
-// emit sends e to the run's sink, if any. An event that cannot be sent is logged, never
-// the run's failure: the footage matters more than the news of it.
-func emit(ctx context.Context, opts BackupOptions, e events.Event) {
-	if opts.Events == nil {
-		return
-	}
-	e.Time, e.Source = opts.Now(), "footage"
-	if err := opts.Events.Send(ctx, e); err != nil {
-		opts.Log.Warn("could not send an event", "event", e.Type, "err", err)
-	}
-}
-
-// failedEarly is the event of a run that could not start copying, for reason unless it
-// was cancelled.
-func failedEarly(ctx context.Context, reason string, err error) events.Event {
-	if ctx.Err() != nil {
-		reason = events.ReasonCancelled
-	}
-	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished",
-		Fields: map[string]any{"error": err.Error()}}
-}
-
-// finishedEvent tells how a run ended; err is what Backup returns.
-func finishedEvent(res Result, err error) events.Event {
-	failed := 0
-	storages := make([]map[string]any, 0, len(res.Targets))
-	for _, t := range res.Targets {
-		st := map[string]any{"name": t.Name, "copied_chunks": t.Copied, "copied_bytes": t.Bytes}
-		if u, ok := Oldest(t.CompleteUntil); ok {
-			st["complete_until"] = u.UTC().Format(time.RFC3339)
-		}
-		if t.Err != nil {
-			st["error"] = t.Err.Error()
-			failed++
-		}
-		storages = append(storages, st)
-	}
-	var reason string
-	switch {
-	case err != nil:
-		reason = events.ReasonCancelled
-	case res.Complete():
-		reason = events.ReasonDone
-	case failed == len(res.Targets):
-		reason = events.ReasonFailedNoStorage
-	case failed > 0:
-		reason = events.ReasonFailedTarget
-	case len(res.SourceFailed) == 0 && res.WindowEnded:
-		reason = events.ReasonWindowEnded
-	default:
-		reason = events.ReasonFailedSource
-	}
-	fields := map[string]any{
-		"storages":         storages,
-		"chunks":           res.Chunks,
-		"recording":        res.Recording,
-		"duration_seconds": res.Finished.Sub(res.Started).Seconds(),
-	}
-	if n := len(res.SourceFailed); n > 0 {
-		fields["source_failed"] = n
-	}
-	if res.WindowEnded {
-		fields["window_ended"] = true
-	}
-	return events.Event{Type: events.BackupFinished, Reason: reason, Message: "Archive backup finished", Fields: fields}
 }
 
 // sweepEvery is how often a storage is swept of what killed runs left behind. A sweep walks
@@ -338,10 +297,12 @@ func selected(files []File, opts BackupOptions) []File {
 type run struct {
 	opts      BackupOptions
 	res       *Result
-	files     []File // selected chunks, still recording ones too, oldest first
+	files     []File  // selected chunks, still recording ones too, oldest first
+	blocks    []block // the selected series' chunks in frozen folders
 	series    map[Key]*series
 	recording map[string]bool
 	targets   []*targetState
+	spread    *spread                   // nil unless BackupOptions.Spread
 	cache     *scanCache                // the scan's, saved when the run ends
 	oldSums   map[string]map[Key]string // the cache's Sums as the run found them
 	// closeWindow stops handing out chunks when the window closes.
@@ -360,7 +321,7 @@ type series struct {
 // item is a chunk of run.files, or the chunks of a series in a frozen folder.
 type item struct {
 	start, end time.Time
-	file       int // in run.files; -1 for a frozen folder's
+	file       int // in run.files; for a frozen folder's, -1 less its index in run.blocks
 }
 
 // addSeries sorts the run's chunks and frozen blocks into series.
@@ -379,8 +340,9 @@ func (r *run) addSeries(blocks []block) {
 	for i, f := range r.files {
 		add(KeyOf(f.Chunk), item{start: f.Start, end: f.end(), file: i}, f.Start)
 	}
-	for _, b := range blocks {
-		add(b.Key, item{start: time.Unix(0, b.First), end: time.Unix(0, b.Last), file: -1}, b.newestStart())
+	r.blocks = blocks
+	for i, b := range blocks {
+		add(b.Key, item{start: time.Unix(0, b.First), end: time.Unix(0, b.Last), file: -1 - i}, b.newestStart())
 	}
 	if len(blocks) > 0 {
 		for _, s := range r.series {
@@ -397,7 +359,7 @@ func (r *run) trusted(k Key) bool {
 			return false
 		}
 		si := ts.indexes[k]
-		if si == nil || si.sum == "" || r.oldSums[ts.target.Name][k] != si.sum {
+		if si == nil || si.sum == "" || r.oldSums[r.sumKey(ts)][k] != si.sum {
 			return false
 		}
 	}
@@ -439,12 +401,17 @@ func (ts *targetState) index(ctx context.Context, serverID string, k Key) (*seri
 // loadTarget reads what a storage's index says of the selected series, and works out which
 // chunks the storage lacks. Chunks older than its complete-until are taken as there
 // without reading their hour of the index, unless they appeared in the archive after the
-// index was written (footage imported late from a camera's own card).
+// index was written (footage imported late from a camera's own card). When chunks are
+// spread, loadSet works that out for the set instead.
 func (r *run) loadTarget(ctx context.Context, ts *targetState, closed []File) error {
 	for k := range r.series {
 		if _, err := ts.index(ctx, r.opts.ServerID, k); err != nil {
 			return err
 		}
+	}
+	if r.spread != nil {
+		ts.ready = true
+		return nil
 	}
 	for _, f := range closed {
 		if ts.indexes[KeyOf(f.Chunk)].skipped(f.Chunk) {
@@ -500,22 +467,19 @@ func (r *run) done(ts *targetState, it item) bool {
 func (r *run) copyAll(ctx context.Context, closed []File) error {
 	var work, older []File
 	for _, f := range closed {
-		if !slices.ContainsFunc(r.targets, func(ts *targetState) bool { return ts.err == nil && ts.need[f.Path] }) {
+		copies := r.copies(f)
+		if copies == 0 {
 			continue
 		}
 		old := r.opts.fresh.old(f)
 		if old && !r.opts.catchUp {
 			continue
 		}
-		for _, ts := range r.targets {
-			if ts.err == nil && ts.need[f.Path] {
-				r.progress.Copies++
-				r.progress.Bytes += f.Size
-				if !old {
-					r.res.Queued++
-					r.res.QueuedBytes += f.Size
-				}
-			}
+		r.progress.Copies += copies
+		r.progress.Bytes += int64(copies) * f.Size
+		if !old {
+			r.res.Queued += copies
+			r.res.QueuedBytes += int64(copies) * f.Size
 		}
 		if old {
 			older = append(older, f)
@@ -530,8 +494,30 @@ func (r *run) copyAll(ctx context.Context, closed []File) error {
 	handout, stop := context.WithCancel(ctx)
 	defer stop()
 	r.closeWindow = stop
-	forEach(handout, r.opts.Parallel, work, func(f File) { r.copyChunk(ctx, f) })
+	copyChunk := r.copyChunk
+	if r.spread != nil {
+		copyChunk = r.spreadChunk
+	}
+	forEach(handout, r.opts.Parallel, work, func(f File) { copyChunk(ctx, f) })
 	return ctx.Err()
+}
+
+// copies is how many copies of chunk f the run is to make: one for each storage that
+// lacks it and is still going, or when chunks are spread, one when the set lacks it.
+func (r *run) copies(f File) int {
+	if r.spread != nil {
+		if r.spread.need[f.Path] {
+			return 1
+		}
+		return 0
+	}
+	n := 0
+	for _, ts := range r.targets {
+		if ts.err == nil && ts.need[f.Path] {
+			n++
+		}
+	}
+	return n
 }
 
 // copyChunk copies one chunk to each storage that lacks it and is still going.
@@ -548,37 +534,56 @@ func (r *run) copyChunk(ctx context.Context, f File) {
 		}
 		rec, existed, err := r.put(ctx, ts.target.Storage, f)
 		r.mu.Lock()
-		switch {
-		case err == nil:
-			if existed {
-				ts.result.Skipped++
-			} else {
-				ts.result.Copied++
-				ts.result.Bytes += f.Size
-			}
-			r.progress.CopiesDone++
-			r.progress.BytesDone += f.Size
-			r.progress.Last = f.Path
-			if aerr := ts.indexes[KeyOf(f.Chunk)].add(ctx, ts.target.Storage, r.opts.ServerID, rec); aerr != nil {
-				ts.err = aerr
-			}
-			ts.pending++
-			r.maybeFlush(ctx, ts)
-		case ctx.Err() != nil:
-		case errors.Is(err, errChanged):
-			r.res.Recording++
-			r.recording[f.Path] = true
-		case isSourceError(err):
-			r.res.SourceFailed = append(r.res.SourceFailed, fmt.Sprintf("%s: %v", f.Path, err))
-			r.mu.Unlock()
-			return // no storage can have it
-		default:
-			r.opts.Log.Error("backup storage failed; going on without it for this run", "storage", ts.target.Name, "chunk", f.Path, "err", err)
-			ts.err = fmt.Errorf("copy %s: %w", f.Path, err)
-		}
-		r.report()
+		out := r.noteCopy(ctx, ts, f, rec, existed, err)
 		r.mu.Unlock()
+		if out == copySourceFailed {
+			return
+		}
 	}
+}
+
+// copyOutcome is how copying a chunk to one storage went, for what to do next.
+type copyOutcome int
+
+const (
+	copyDone          copyOutcome = iota // copied, or left for a later run (changed, cancelled)
+	copyStorageFailed                    // the storage failed: the run goes on without it
+	copySourceFailed                     // the archive could not be read: no storage can have the chunk
+)
+
+// noteCopy records how copying chunk f to ts went: in the storage's index and result, the
+// run's progress, or the failure. Called with r.mu held.
+func (r *run) noteCopy(ctx context.Context, ts *targetState, f File, rec Record, existed bool, err error) copyOutcome {
+	defer r.report()
+	switch {
+	case err == nil:
+		if existed {
+			ts.result.Skipped++
+		} else {
+			ts.result.Copied++
+			ts.result.Bytes += f.Size
+		}
+		r.progress.CopiesDone++
+		r.progress.BytesDone += f.Size
+		r.progress.Last = f.Path
+		if aerr := ts.indexes[KeyOf(f.Chunk)].add(ctx, ts.target.Storage, r.opts.ServerID, rec); aerr != nil {
+			ts.err = aerr
+		}
+		ts.pending++
+		r.maybeFlush(ctx, ts)
+	case ctx.Err() != nil:
+	case errors.Is(err, errChanged):
+		r.res.Recording++
+		r.recording[f.Path] = true
+	case isSourceError(err):
+		r.res.SourceFailed = append(r.res.SourceFailed, fmt.Sprintf("%s: %v", f.Path, err))
+		return copySourceFailed
+	default:
+		r.opts.Log.Error("backup storage failed; going on without it for this run", "storage", ts.target.Name, "chunk", f.Path, "err", err)
+		ts.err = fmt.Errorf("copy %s: %w", f.Path, err)
+		return copyStorageFailed
+	}
+	return copyDone
 }
 
 // windowClosed reports whether the run's window has closed, and notes it in the result:
@@ -660,6 +665,10 @@ func (r *run) put(ctx context.Context, s storage.Storage, f File) (rec Record, e
 
 // maybeFlush writes a storage's index when enough has changed. Called with r.mu held.
 func (r *run) maybeFlush(ctx context.Context, ts *targetState) {
+	if r.spread != nil {
+		r.maybeFlushSet(ctx)
+		return
+	}
 	if ts.pending < flushEvery && r.opts.Now().Sub(ts.lastFlush) < flushInterval {
 		return
 	}
@@ -670,30 +679,55 @@ func (r *run) maybeFlush(ctx context.Context, ts *targetState) {
 
 // flush works out each series' complete-until on the storage and writes its index.
 func (r *run) flush(ctx context.Context, ts *targetState) error {
-	until := map[Key]time.Time{}
+	r.advance(ts)
+	for k := range r.series {
+		if err := ts.indexes[k].flush(ctx, ts.target.Storage, r.opts.ServerID, r.opts.Now()); err != nil {
+			return err
+		}
+	}
+	r.flushed(ts)
+	return nil
+}
+
+// advance works out each series' complete-until on the storage, from what is in its index
+// now, written or not.
+func (r *run) advance(ts *targetState) {
 	for k, s := range r.series {
 		si, c := ts.indexes[k], ts.cursors[k]
 		if c == nil {
 			c = &cursor{}
 			ts.cursors[k] = c
 		}
-		si.status.CompleteUntil = c.advance(s.items, func(it item) bool { return r.done(ts, it) })
-		if s.newest.Before(si.skip) {
-			// Every chunk is skipped: all that is wanted is there up to the skip time, even
-			// when no footage reaches it, and no later, since a skipped chunk's footage
-			// after it is not copied.
-			si.status.CompleteUntil = si.skip
+		done := func(it item) bool { return r.done(ts, it) }
+		if r.spread != nil {
+			done = func(it item) bool { return r.onMember(ts, k, it) }
 		}
-		if err := si.flush(ctx, ts.target.Storage, r.opts.ServerID, r.opts.Now()); err != nil {
-			return err
-		}
-		if u := si.status.CompleteUntil; !u.IsZero() {
+		si.status.CompleteUntil = skipUntil(c.advance(s.items, done), s, si.skip)
+	}
+}
+
+// skipUntil is the complete-until of series s, until as its chunks say, when chunks that
+// start before skip are not wanted.
+func skipUntil(until time.Time, s *series, skip time.Time) time.Time {
+	if s.newest.Before(skip) {
+		// Every chunk is skipped: all that is wanted is there up to the skip time, even
+		// when no footage reaches it, and no later, since a skipped chunk's footage
+		// after it is not copied.
+		return skip
+	}
+	return until
+}
+
+// flushed notes that the storage's index is written, with the complete-until of each series.
+func (r *run) flushed(ts *targetState) {
+	until := map[Key]time.Time{}
+	for k := range r.series {
+		if u := ts.indexes[k].status.CompleteUntil; !u.IsZero() {
 			until[k] = u
 		}
 	}
 	ts.result.CompleteUntil = until
 	ts.pending, ts.lastFlush = 0, r.opts.Now()
-	return nil
 }
 
 // finish writes what the run added to every index, even when the run was cancelled, then
@@ -703,8 +737,11 @@ func (r *run) finish(ctx context.Context) {
 	defer cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.spread != nil {
+		r.flushSet(fctx, true)
+	}
 	for _, ts := range r.targets {
-		if ts.ready {
+		if ts.ready && r.spread == nil {
 			if err := r.flush(fctx, ts); err != nil && ts.err == nil {
 				ts.err = err
 			}
@@ -717,81 +754,6 @@ func (r *run) finish(ctx context.Context) {
 		// A cache that cannot be written costs speed only.
 		_ = r.cache.save(r.opts.ScanCache)
 	}
-}
-
-// freeze replaces, in the scan cache, the listing of each folder whose chunks are all on
-// every storage by a summary, and notes the storages' statuses it rests on. A run where
-// a storage failed freezes nothing new.
-func (r *run) freeze() {
-	sums := map[string]map[Key]string{}
-	failed := false
-	for _, ts := range r.targets {
-		if ts.err != nil || !ts.ready {
-			failed = true
-			continue
-		}
-		m := map[Key]string{}
-		for k, si := range ts.indexes {
-			if si.sum != "" && !si.foreign {
-				m[k] = si.sum
-			}
-		}
-		sums[ts.target.Name] = m
-	}
-	if !maps.EqualFunc(sums, r.oldSums, maps.Equal) {
-		r.cache.Sums, r.cache.changed = sums, true
-	}
-	if failed {
-		return
-	}
-	byDir := map[string][]int{}
-	for i, f := range r.files {
-		dir := path.Dir(f.Path)
-		byDir[dir] = append(byDir[dir], i)
-	}
-	for dir, files := range byDir {
-		cd, ok := r.cache.Dirs[dir]
-		if !ok || cd.Frozen != nil || len(cd.Files) != len(files) {
-			continue // not quiet yet, or holding what is not a selected chunk
-		}
-		if fss, ok := r.summarize(files, sums); ok {
-			cd.Files, cd.Frozen = nil, fss
-			r.cache.Dirs[dir], r.cache.changed = cd, true
-		}
-	}
-}
-
-// summarize sums up the chunks files of one folder by series, if every one is on every
-// storage, and no storage's status of their series was changed by another writer.
-func (r *run) summarize(files []int, sums map[string]map[Key]string) ([]frozenSeries, bool) {
-	var out []frozenSeries
-	at := map[Key]int{}
-	for _, i := range files {
-		f := r.files[i]
-		k := KeyOf(f.Chunk)
-		if r.recording[f.Path] {
-			return nil, false
-		}
-		for _, ts := range r.targets {
-			if sums[ts.target.Name][k] == "" || !r.done(ts, item{file: i}) {
-				return nil, false
-			}
-		}
-		j, ok := at[k]
-		if !ok {
-			j = len(out)
-			at[k] = j
-			out = append(out, frozenSeries{Key: k, First: f.Start.UnixNano()})
-		}
-		fs := &out[j]
-		fs.Chunks++
-		fs.Bytes += f.Size
-		fs.Last = max(fs.Last, f.end().UnixNano())
-		// Files are oldest first.
-		fs.Newest = cachedFile{Name: path.Base(f.Path), Size: f.Size, ModTime: f.ModTime.UnixNano()}
-		fs.NewestStart = f.Start.UnixNano()
-	}
-	return out, true
 }
 
 func (r *run) report() {

@@ -2,6 +2,7 @@ package footage
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 //
 //	.vigil/index/<camera>/<stream>/status.json                    a Status
 //	.vigil/index/<camera>/<stream>/<yyyy>/<mm>/<dd>/<hh>.json     the Records of chunks starting in that UTC hour
+//	.vigil/storage-id.json                                         the storage's id, once chunks are spread over it
 //
 // The index is written after the chunks it lists, so it never lists a chunk that is not
 // there, but for the last batch of a prune that was stopped (see Prune). Each server
@@ -64,6 +66,37 @@ type Status struct {
 	// index may still list some of them: those under an evidence lock, those kept because
 	// they existed nowhere else, and those of a prune that was stopped midway.
 	PrunedBefore time.Time `json:"pruned_before,omitzero"`
+	// Spread is written by a backup that spreads chunks over several storages, this one
+	// among them (BackupOptions.Spread); nil when none did. CompleteUntil above stays this
+	// storage's alone.
+	Spread *SpreadStatus `json:"spread,omitempty"`
+}
+
+// SpreadStatus is what a backup that spread chunks over a set of storages found of the
+// set: every chunk that starts before CompleteUntil is on one of the Members at least, by
+// their indexes, unless left out by SkipBefore or PrunedBefore on one of them. It holds
+// for footage that was in the archive when Updated: footage imported later with an older
+// start is not covered.
+type SpreadStatus struct {
+	Members       []string  `json:"members"` // the storages' ids (see storageIDName), sorted
+	CompleteUntil time.Time `json:"complete_until"`
+	Updated       time.Time `json:"updated"`
+}
+
+// restsOn reports whether the claim holds for a set of storages with the given ids, and
+// unknown more whose ids could not be read: each storage it rests on is among them, as
+// far as can be told.
+func (sp *SpreadStatus) restsOn(ids []string, unknown int) bool {
+	if sp == nil || len(sp.Members) == 0 {
+		return false
+	}
+	missing := 0
+	for _, m := range sp.Members {
+		if m == "" || !slices.Contains(ids, m) {
+			missing++
+		}
+	}
+	return missing <= unknown
 }
 
 // Count is how many chunks, of how many bytes.
@@ -83,6 +116,45 @@ func seriesDir(serverID string, k Key) string {
 }
 
 func statusName(serverID string, k Key) string { return seriesDir(serverID, k) + "/status.json" }
+
+// storageIDName holds a random id of the storage, made by the first backup that spreads
+// chunks over it: the claims of a set (SpreadStatus) name its storages by it, since the
+// URLs that reach a storage differ from machine to machine. A copy of the storage has the
+// same id, and the same footage.
+func storageIDName(serverID string) string { return ServerRoot(serverID) + "/.vigil/storage-id.json" }
+
+type storageIDFile struct {
+	ID string `json:"id"`
+}
+
+// storageID reads the id of storage s; "" when it has none yet.
+func storageID(ctx context.Context, s storage.Storage, serverID string) (string, error) {
+	var f storageIDFile
+	switch err := readJSON(ctx, s, storageIDName(serverID), &f); {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read the storage's id: %w", err)
+	}
+	return f.ID, nil
+}
+
+// ensureStorageID returns the id of storage s, making one when it has none.
+func ensureStorageID(ctx context.Context, s storage.Storage, serverID string) (string, error) {
+	if id, err := storageID(ctx, s, serverID); err != nil || id != "" {
+		return id, err
+	}
+	b, err := json.Marshal(storageIDFile{ID: rand.Text()})
+	if err != nil {
+		return "", err
+	}
+	err = s.Put(ctx, storageIDName(serverID), storage.BytesSource(append(b, '\n')), storage.PutOptions{NoOverwrite: true})
+	if err != nil && !errors.Is(err, storage.ErrExists) {
+		return "", fmt.Errorf("write the storage's id: %w", err)
+	}
+	// Read back: another run may have made it first.
+	return storageID(ctx, s, serverID)
+}
 
 // hourName is the index file for chunks that start in the UTC hour of t.
 func hourName(serverID string, k Key, t time.Time) string {
@@ -247,16 +319,27 @@ func SkipBefore(ctx context.Context, s storage.Storage, serverID string, k Key, 
 		return err
 	}
 	st := &si.status
-	if t.Before(st.SkipBefore) && t.Before(st.CompleteUntil) {
+	if t.Before(st.SkipBefore) {
 		// Complete-until may rest on chunks skipped so far, which were never copied; left as
 		// it is, the next run would take them as there.
-		st.CompleteUntil = t.UTC()
+		st.cutBack(t.UTC())
 	}
 	st.SkipBefore = t.UTC()
 	if err := writeJSON(ctx, s, statusName(serverID, k), st); err != nil {
 		return fmt.Errorf("write the status of %s: %w", k, err)
 	}
 	return nil
+}
+
+// cutBack keeps complete-until, this storage's and its set's, from passing t: the skip
+// time moved back to t, and what they rest on may be chunks no longer skipped.
+func (st *Status) cutBack(t time.Time) {
+	if t.Before(st.CompleteUntil) {
+		st.CompleteUntil = t
+	}
+	if sp := st.Spread; sp != nil && t.Before(sp.CompleteUntil) {
+		st.Spread = &SpreadStatus{Members: sp.Members, CompleteUntil: t, Updated: sp.Updated}
+	}
 }
 
 // hour returns the records of an hour, reading its file the first time.
@@ -316,9 +399,14 @@ func (si *seriesIndex) add(ctx context.Context, s storage.Storage, serverID stri
 // flush writes the changed hour files, then the status: the status never claims more than
 // the hour files hold. Nothing is written when nothing changed.
 func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID string, now time.Time) error {
-	if si.found && len(si.dirty) == 0 && !si.changed && si.status.CompleteUntil.Equal(si.stored) {
-		return nil
+	if err := si.flushHours(ctx, s, serverID); err != nil {
+		return err
 	}
+	return si.flushStatus(ctx, s, serverID, now)
+}
+
+// flushHours writes the changed hour files.
+func (si *seriesIndex) flushHours(ctx context.Context, s storage.Storage, serverID string) error {
 	k := Key{si.status.Camera, si.status.Stream}
 	for h := range si.dirty {
 		recs := si.hours[h]
@@ -337,6 +425,16 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 		}
 		delete(si.dirty, h)
 	}
+	return nil
+}
+
+// flushStatus writes the status, when it changed, once flushHours has written the hours
+// it counts.
+func (si *seriesIndex) flushStatus(ctx context.Context, s storage.Storage, serverID string, now time.Time) error {
+	if si.found && len(si.dirty) == 0 && !si.changed && si.status.CompleteUntil.Equal(si.stored) {
+		return nil
+	}
+	k := Key{si.status.Camera, si.status.Stream}
 	si.status.Chunks, si.status.Bytes = 0, 0
 	for _, c := range si.status.Hours {
 		si.status.Chunks += c.Chunks
@@ -351,8 +449,8 @@ func (si *seriesIndex) flush(ctx context.Context, s storage.Storage, serverID st
 		if sum != si.sum {
 			si.foreign = true
 		}
-		if stored.SkipBefore.Before(si.skip) && stored.SkipBefore.Before(si.status.CompleteUntil) {
-			si.status.CompleteUntil = stored.SkipBefore
+		if stored.SkipBefore.Before(si.skip) {
+			si.status.cutBack(stored.SkipBefore)
 		}
 		// A prune may have run meanwhile too: what it removed must not come back.
 		si.status.SkipBefore, si.status.PrunedBefore = stored.SkipBefore, stored.PrunedBefore

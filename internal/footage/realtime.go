@@ -47,7 +47,8 @@ type RealtimeOptions struct {
 // Events: backup.started when it starts, backup.finished with a failure reason when a
 // pass fails (a storage or the archive), backup.started again once a pass succeeds after
 // that, backup.bandwidth_insufficient when new footage arrives faster than it is copied,
-// and backup.finished (cancelled) when ctx ends. The error is nil when ctx ended it.
+// and backup.finished (cancelled) when ctx ends. The error is nil when ctx ended it; it is
+// ErrCannotSpread, at once, when chunks cannot be spread over the storages given.
 func Realtime(ctx context.Context, opts RealtimeOptions) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -110,6 +111,10 @@ func Realtime(ctx context.Context, opts RealtimeOptions) error {
 		case err != nil && ctx.Err() != nil:
 			rt.finished(ctx)
 			return nil
+		case errors.Is(err, ErrCannotSpread):
+			// The operator must change the storages: no later pass could do better.
+			emit(ctx, opts.BackupOptions, failedEarly(ctx, events.ReasonFailedTarget, err))
+			return err
 		case err != nil:
 			// The archive could not be read: a disk gone, a share unmounted. It may come
 			// back; the next pass tries again.

@@ -68,7 +68,18 @@ const maxChunkLength = 24 * time.Hour
 // anything is written. After the first failure no new chunk is begun; the files already
 // restored are complete, and restoring again skips them.
 func Restore(ctx context.Context, s storage.Storage, serverID string, opts RestoreOptions) (RestoreResult, error) {
+	return RestoreFrom(ctx, []Target{{Name: "the storage", Storage: s}}, serverID, opts)
+}
+
+// RestoreFrom is Restore from several storages read together, such as those a backup
+// spread the chunks over: each chunk comes from the first storage whose index lists it,
+// or, when its copy there cannot be read or does not match, from the next that lists it.
+// A storage whose index cannot be read stops the restore before anything is written, since
+// the chunks only it has would be missing.
+func RestoreFrom(ctx context.Context, from []Target, serverID string, opts RestoreOptions) (RestoreResult, error) {
 	switch {
+	case len(from) == 0:
+		return RestoreResult{}, errors.New("restore footage: no storage given")
 	case opts.Camera == "":
 		return RestoreResult{}, errors.New("restore footage: no camera given")
 	case storage.ValidName(opts.Camera) != nil || strings.Contains(opts.Camera, "/"):
@@ -84,7 +95,7 @@ func Restore(ctx context.Context, s storage.Storage, serverID string, opts Resto
 	if opts.Streams == nil {
 		opts.Streams = []Stream{High, Low}
 	}
-	work, err := selectRestore(ctx, s, serverID, opts)
+	work, err := selectRestore(ctx, from, serverID, opts)
 	if err != nil {
 		return RestoreResult{}, err
 	}
@@ -105,14 +116,14 @@ func Restore(ctx context.Context, s storage.Storage, serverID string, opts Resto
 	defer root.Close()
 
 	res := RestoreResult{Chunks: len(work)}
-	rs := &restorer{s: s, serverRoot: ServerRoot(serverID), root: root, opts: opts, res: &res}
+	rs := &restorer{serverRoot: ServerRoot(serverID), root: root, opts: opts, res: &res}
 	for i, r := range work {
 		rs.progress.Copies++
 		rs.progress.Bytes += r.Size
 		if i == 0 || r.Start.Before(res.From) {
 			res.From = r.Start
 		}
-		if end := recordEnd(r); end.After(res.To) {
+		if end := recordEnd(r.Record); end.After(res.To) {
 			res.To = end
 		}
 	}
@@ -121,54 +132,96 @@ func Restore(ctx context.Context, s storage.Storage, serverID string, opts Resto
 	return res, err
 }
 
-// selectRestore reads the index of the camera's streams around the range and returns the
-// chunks that overlap it, oldest first.
-func selectRestore(ctx context.Context, s storage.Storage, serverID string, opts RestoreOptions) ([]Record, error) {
-	var work []Record
-	seen := map[string]bool{}
-	series := map[Key][]indexHour{}
-	for _, st := range opts.Streams {
-		k := Key{Camera: opts.Camera, Stream: st}
-		hours, err := seriesHours(ctx, s, serverID, k)
-		if err != nil {
-			return nil, fmt.Errorf("restore footage: %w", err)
+// restoreChunk is a chunk to restore: its record on the first storage that lists it, and
+// its copies on each storage that does.
+type restoreChunk struct {
+	Record
+	copies []chunkCopy
+}
+
+// chunkCopy is a chunk on one storage, as that storage's index lists it.
+type chunkCopy struct {
+	from Target
+	rec  Record
+}
+
+// seriesOn is the hour files of the camera's series on one storage.
+type seriesOn struct {
+	s      storage.Storage
+	series map[Key][]indexHour
+}
+
+// selectRestore reads the index of the camera's streams around the range on each storage
+// and returns the chunks that overlap it, oldest first.
+func selectRestore(ctx context.Context, from []Target, serverID string, opts RestoreOptions) ([]restoreChunk, error) {
+	var work []restoreChunk
+	at := map[string]int{} // in work, by path
+	var found []seriesOn
+	failed := func(t Target, err error) error {
+		if len(from) > 1 {
+			err = fmt.Errorf("%s: %w", t.Name, err)
 		}
-		if len(hours) == 0 {
-			continue
-		}
-		series[k] = hours
-		var window []indexHour
-		for _, h := range hours {
-			if h.hour.Add(time.Hour).After(opts.Since.Add(-maxChunkLength)) && (opts.Until.IsZero() || h.hour.Before(opts.Until)) {
-				window = append(window, h)
+		return fmt.Errorf("restore footage: %w", err)
+	}
+	for _, t := range from {
+		on := seriesOn{s: t.Storage, series: map[Key][]indexHour{}}
+		for _, st := range opts.Streams {
+			k := Key{Camera: opts.Camera, Stream: st}
+			hours, err := seriesHours(ctx, t.Storage, serverID, k)
+			if err != nil {
+				return nil, failed(t, err)
+			}
+			if len(hours) == 0 {
+				continue
+			}
+			on.series[k] = hours
+			var window []indexHour
+			for _, h := range hours {
+				if h.hour.Add(time.Hour).After(opts.Since.Add(-maxChunkLength)) && (opts.Until.IsZero() || h.hour.Before(opts.Until)) {
+					window = append(window, h)
+				}
+			}
+			recs, err := readHours(ctx, t.Storage, window)
+			if err != nil {
+				return nil, failed(t, err)
+			}
+			for _, r := range recs {
+				if !overlaps(r, opts.Since, opts.Until) {
+					continue
+				}
+				if i, ok := at[r.Path]; ok {
+					work[i].copies = append(work[i].copies, chunkCopy{t, r})
+					continue
+				}
+				at[r.Path] = len(work)
+				work = append(work, restoreChunk{Record: r, copies: []chunkCopy{{t, r}}})
 			}
 		}
-		recs, err := readHours(ctx, s, window)
-		if err != nil {
-			return nil, fmt.Errorf("restore footage: %w", err)
-		}
-		for _, r := range recs {
-			if overlaps(r, opts.Since, opts.Until) && !seen[r.Path] {
-				seen[r.Path] = true
-				work = append(work, r)
-			}
+		if len(on.series) > 0 {
+			found = append(found, on)
 		}
 	}
-	if len(series) == 0 {
+	where := "the storage"
+	if len(from) > 1 {
+		where = "the storages"
+	}
+	if len(found) == 0 {
 		var cams []Key
-		if sts, err := ReadStatuses(ctx, s, serverID); err == nil {
-			for _, st := range sts {
-				cams = append(cams, Key{Camera: st.Camera, Stream: st.Stream})
+		for _, t := range from {
+			if sts, err := ReadStatuses(ctx, t.Storage, serverID); err == nil {
+				for _, st := range sts {
+					cams = append(cams, Key{Camera: st.Camera, Stream: st.Stream})
+				}
 			}
 		}
-		return nil, fmt.Errorf("restore footage: %w of camera %s from server %s on the storage (cameras there: %s)",
-			ErrNoFootage, opts.Camera, serverID, cameraList(cams))
+		return nil, fmt.Errorf("restore footage: %w of camera %s from server %s on %s (cameras there: %s)",
+			ErrNoFootage, opts.Camera, serverID, where, cameraList(cams))
 	}
 	if len(work) == 0 {
 		return nil, fmt.Errorf("restore footage: %w of camera %s %s; %s",
-			ErrNoFootage, opts.Camera, rangeText(opts.Since, opts.Until), footageRange(ctx, s, series))
+			ErrNoFootage, opts.Camera, rangeText(opts.Since, opts.Until), footageRange(ctx, found, where))
 	}
-	slices.SortFunc(work, func(a, b Record) int {
+	slices.SortFunc(work, func(a, b restoreChunk) int {
 		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
@@ -213,28 +266,34 @@ func readHours(ctx context.Context, s storage.Storage, hours []indexHour) ([]Rec
 	return out, nil
 }
 
-// footageRange says what footage the series have, from the first and last hour of each
-// index, for an operator who asked for a range with none.
-func footageRange(ctx context.Context, s storage.Storage, series map[Key][]indexHour) string {
+// footageRange says what footage the series on the storages (where) have, from the first
+// and last hour of each index, for an operator who asked for a range with none.
+func footageRange(ctx context.Context, found []seriesOn, where string) string {
 	var first, last time.Time
-	for _, hours := range series {
-		recs, err := readHours(ctx, s, []indexHour{hours[0], hours[len(hours)-1]})
-		if err != nil {
-			return "its index cannot be read: " + err.Error()
-		}
-		for _, r := range recs {
-			if first.IsZero() || r.Start.Before(first) {
-				first = r.Start
+	for _, on := range found {
+		for _, hours := range on.series {
+			recs, err := readHours(ctx, on.s, []indexHour{hours[0], hours[len(hours)-1]})
+			if err != nil {
+				return "its index cannot be read: " + err.Error()
 			}
-			if end := recordEnd(r); end.After(last) {
-				last = end
+			for _, r := range recs {
+				if first.IsZero() || r.Start.Before(first) {
+					first = r.Start
+				}
+				if end := recordEnd(r); end.After(last) {
+					last = end
+				}
 			}
 		}
 	}
 	if first.IsZero() {
 		return "its index lists no chunk"
 	}
-	return fmt.Sprintf("the storage has footage of it from %s to %s", when(first), when(last))
+	has := "has"
+	if len(found) > 1 {
+		has = "have"
+	}
+	return fmt.Sprintf("%s %s footage of it from %s to %s", where, has, when(first), when(last))
 }
 
 // overlaps reports whether a chunk's footage overlaps [since, until); zero bounds are open.
@@ -268,7 +327,6 @@ func rangeText(since, until time.Time) string {
 }
 
 type restorer struct {
-	s          storage.Storage
 	serverRoot string
 	root       *os.Root
 	opts       RestoreOptions
@@ -280,10 +338,10 @@ type restorer struct {
 }
 
 // restoreAll restores the chunks, Parallel at a time, and stops at the first failure.
-func (rs *restorer) restoreAll(ctx context.Context, work []Record) error {
+func (rs *restorer) restoreAll(ctx context.Context, work []restoreChunk) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	forEach(ctx, rs.opts.Parallel, work, func(r Record) {
+	forEach(ctx, rs.opts.Parallel, work, func(r restoreChunk) {
 		written, err := rs.restoreOne(ctx, r)
 		rs.mu.Lock()
 		switch {
@@ -314,7 +372,8 @@ func (rs *restorer) restoreAll(ctx context.Context, work []Record) error {
 
 // restoreOne writes one chunk into the target; written is false when an identical file
 // was there already.
-func (rs *restorer) restoreOne(ctx context.Context, r Record) (written bool, err error) {
+func (rs *restorer) restoreOne(ctx context.Context, c restoreChunk) (written bool, err error) {
+	r := c.Record
 	rel := filepath.FromSlash(r.Path)
 	if same, err := rs.existing(rel, r); err != nil || same {
 		return false, err
@@ -335,7 +394,7 @@ func (rs *restorer) restoreOne(ctx context.Context, r Record) (written bool, err
 			_ = rs.root.Remove(tmp)
 		}
 	}()
-	if err := rs.download(ctx, r, f); err != nil {
+	if err := rs.download(ctx, c, f); err != nil {
 		return false, fmt.Errorf("restore %s: %w", r.Path, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -394,9 +453,34 @@ func (rs *restorer) existing(rel string, r Record) (same bool, err error) {
 	return true, nil
 }
 
-// download copies the stored chunk into w and checks it against its record.
-func (rs *restorer) download(ctx context.Context, r Record, w io.Writer) error {
-	rc, err := rs.s.Open(ctx, rs.serverRoot+"/"+r.Path, 0, 0)
+// download copies the chunk into f from the first storage whose copy matches its record
+// there, starting again with the next when one's does not.
+func (rs *restorer) download(ctx context.Context, c restoreChunk, f *os.File) error {
+	var errs []error
+	for i, cp := range c.copies {
+		if i > 0 {
+			if err := f.Truncate(0); err != nil {
+				return err
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+		}
+		err := rs.downloadFrom(ctx, cp.from.Storage, cp.rec, f)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if len(c.copies) > 1 {
+			err = fmt.Errorf("%s: %w", cp.from.Name, err)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// downloadFrom copies the chunk stored on s into w and checks it against its record.
+func (rs *restorer) downloadFrom(ctx context.Context, s storage.Storage, r Record, w io.Writer) error {
+	rc, err := s.Open(ctx, rs.serverRoot+"/"+r.Path, 0, 0)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -341,52 +340,17 @@ func printBackupResult(g *globalOptions, asJSON bool, res dataset.Result, pruned
 	return nil
 }
 
-// taskPrinter shows a long task's progress in bytes: a line redrawn on a terminal, JSON
-// lines with --json, nothing otherwise.
-type taskPrinter struct {
-	stdout, stderr io.Writer
-	json, tty      bool
-	mu             sync.Mutex
-	last           time.Time
-	drawn          bool
-	start          time.Time
+// taskPrinter shows a dataset task's progress.
+type taskPrinter struct{ *liveLine }
+
+func newTaskPrinter(stdout, stderr io.Writer, asJSON bool) taskPrinter {
+	return taskPrinter{newLiveLine(stdout, stderr, asJSON)}
 }
 
-func newTaskPrinter(stdout, stderr io.Writer, asJSON bool) *taskPrinter {
-	p := newProgressPrinter(stdout, stderr, asJSON)
-	return &taskPrinter{stdout: stdout, stderr: stderr, json: asJSON, tty: p.tty, start: time.Now()}
-}
-
-func (p *taskPrinter) progress(pr dataset.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	if pr.BytesDone != pr.Bytes && now.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = now
-	switch {
-	case p.json:
-		_ = json.NewEncoder(p.stdout).Encode(map[string]any{
-			"type": "progress", "phase": pr.Phase, "bytes": pr.Bytes, "bytes_done": pr.BytesDone, "last": pr.LastFile,
-		})
-	case p.tty:
-		frac := 1.0
-		if pr.Bytes > 0 {
-			frac = float64(pr.BytesDone) / float64(pr.Bytes)
-		}
-		speed := float64(pr.BytesDone) / max(now.Sub(p.start).Seconds(), 0.001)
-		fmt.Fprintf(p.stderr, "\r%-8s %3.0f%%  %s/%s  %s/s   ", pr.Phase, frac*100, bytes(pr.BytesDone), bytes(pr.Bytes), bytes(int64(speed)))
-		p.drawn = true
-	}
-}
-
-func (p *taskPrinter) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprintln(p.stderr)
-	}
+func (p taskPrinter) progress(pr dataset.Progress) {
+	p.show(pr.BytesDone == pr.Bytes, pr.BytesDone, pr.Bytes, pr.Phase, map[string]any{
+		"phase": pr.Phase, "bytes": pr.Bytes, "bytes_done": pr.BytesDone, "last": pr.LastFile,
+	})
 }
 
 type datasetFromOptions struct {

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -482,63 +481,23 @@ func (g *globalOptions) openStorages(ctx context.Context, args []string, opts st
 	return set, closeAll, nil
 }
 
-// progressPrinter shows a run's progress: a bar redrawn on a terminal, JSON lines with
-// --json, and nothing otherwise (logs and cron mails stay clean).
+// progressPrinter shows a footage run's progress and result.
 type progressPrinter struct {
-	stdout, stderr io.Writer
-	json, tty      bool
-	mu             sync.Mutex
-	latest         footage.Progress
-	last           time.Time
-	drawn          bool
-	start          time.Time
+	*liveLine
+	latest footage.Progress // under liveLine.mu
 }
 
 func newProgressPrinter(stdout, stderr io.Writer, asJSON bool) *progressPrinter {
-	tty := false
-	if f, ok := stderr.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progressPrinter{stdout: stdout, stderr: stderr, json: asJSON, tty: tty, start: time.Now()}
+	return &progressPrinter{liveLine: newLiveLine(stdout, stderr, asJSON)}
 }
 
 func (p *progressPrinter) progress(pr footage.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.liveLine.mu.Lock()
 	p.latest = pr
-	now := time.Now()
-	final := pr.CopiesDone == pr.Copies
-	if !final && now.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = now
-	switch {
-	case p.json:
-		_ = json.NewEncoder(p.stdout).Encode(map[string]any{
-			"type": "progress", "copies": pr.Copies, "copies_done": pr.CopiesDone,
-			"bytes": pr.Bytes, "bytes_done": pr.BytesDone, "last": pr.Last,
-		})
-	case p.tty:
-		frac := 1.0
-		if pr.Bytes > 0 {
-			frac = float64(pr.BytesDone) / float64(pr.Bytes)
-		}
-		const width = 30
-		bar := strings.Repeat("=", int(frac*width)) + strings.Repeat(" ", width-int(frac*width))
-		speed := float64(pr.BytesDone) / max(now.Sub(p.start).Seconds(), 0.001)
-		fmt.Fprintf(p.stderr, "\r[%s] %3.0f%%  %d/%d chunks  %s/%s  %s/s ", bar, frac*100, pr.CopiesDone, pr.Copies, bytes(pr.BytesDone), bytes(pr.Bytes), bytes(int64(speed)))
-		p.drawn = true
-	}
-}
-
-func (p *progressPrinter) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprintln(p.stderr)
-	}
+	p.liveLine.mu.Unlock()
+	p.show(pr.CopiesDone == pr.Copies, pr.BytesDone, pr.Bytes, fmt.Sprintf("%d/%d chunks", pr.CopiesDone, pr.Copies), map[string]any{
+		"copies": pr.Copies, "copies_done": pr.CopiesDone, "bytes": pr.Bytes, "bytes_done": pr.BytesDone, "last": pr.Last,
+	})
 }
 
 // byKey keys complete-until times by series, as "camera/stream", for JSON.

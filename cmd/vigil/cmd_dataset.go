@@ -39,7 +39,7 @@ Backups restore on another computer from the storage alone, and without Vigil wi
 standard tools (see the README).`,
 	}
 	cmd.AddCommand(newDatasetBackupCommand(g), newDatasetListCommand(g), newDatasetRestoreCommand(g),
-		newDatasetVerifyCommand(g), newDatasetPruneCommand(g))
+		newDatasetVerifyCommand(g), newDatasetPruneCommand(g), newDatasetStatusCommand(g))
 	return cmd
 }
 

@@ -3,12 +3,14 @@ package main_test
 import (
 	"database/sql"
 	"encoding/json"
-	"filippo.io/age"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"filippo.io/age"
 
 	_ "modernc.org/sqlite"
 
@@ -252,5 +254,46 @@ func TestScheduleNext(t *testing.T) {
 	var out struct{ Runs []string }
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Runs) != 2 || !strings.HasPrefix(out.Runs[0], "2027-02-28T04:00:00") || !strings.HasPrefix(out.Runs[1], "2027-03-31T04:00:00") {
 		t.Errorf("schedule next monthly 31: %s (%v)", r.stdout, err)
+	}
+}
+
+// TestDatasetStatus lists the datasets of the settings and flags those kept in one place.
+func TestDatasetStatus(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vigil.yaml")
+	doc := fmt.Sprintf(`server:
+  data_dir: %s
+storages:
+  - {name: nas, url: %s}
+  - {name: usb, url: %s}
+datasets:
+  - {name: Data, letter: D, sources: ["dir://%s"], storages: [nas, usb], schedule: daily 02:30}
+  - {name: Archive, letter: A, sources: ["dir://%s"], storages: [nas], schedule: monthly 31 04:00}
+  - {name: Video events, letter: V}
+`, dir, dir, dir, dir, dir)
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := vigil(t, nil, "--config", cfg, "dataset", "status", "--json")
+	var sts []struct {
+		Name     string
+		Next     *time.Time `json:"next_run"`
+		Warnings []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sts); err != nil || r.code != 0 || len(sts) != 3 {
+		t.Fatalf("dataset status: %s %s (%v)", r.stdout, r.stderr, err)
+	}
+	if sts[0].Next == nil || time.Until(*sts[0].Next) > 24*time.Hour || len(sts[0].Warnings) != 0 {
+		t.Errorf("Data: %+v", sts[0])
+	}
+	if len(sts[1].Warnings) != 1 || !strings.Contains(sts[1].Warnings[0], "one copy only") {
+		t.Errorf("Archive: %+v", sts[1])
+	}
+	if len(sts[2].Warnings) != 1 || !strings.Contains(sts[2].Warnings[0], "no sources") {
+		t.Errorf("Video events: %+v", sts[2])
+	}
+	human := vigil(t, nil, "--config", cfg, "dataset", "status")
+	if !strings.Contains(human.stdout, "Archive (A): monthly 31 04:00, next ") || !strings.Contains(human.stdout, "WARNING: one copy only") {
+		t.Errorf("dataset status:\n%s", human.stdout)
 	}
 }

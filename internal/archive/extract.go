@@ -59,6 +59,17 @@ func Extract(ctx context.Context, r *Reader, dir string, fn func(Entry) error) e
 	}
 }
 
+// WriteFile writes one file under root as Extract writes each entry: through a temporary
+// name, synced, with e's mode and time, renamed into place, never through a symlink. r
+// must yield exactly e.Size bytes. It serves callers that read files from elsewhere than
+// a Reader, or check each one as it is written.
+func WriteFile(ctx context.Context, root *os.Root, e Entry, r io.Reader) error {
+	if why := checkName(e.Name); why != "" {
+		return unsafe(e.Name, why)
+	}
+	return extractFile(ctx, root, e, r, make([]byte, copyBufferSize))
+}
+
 // extractFile writes one entry's content from r into place under root.
 func extractFile(ctx context.Context, root *os.Root, e Entry, r io.Reader, buf []byte) (err error) {
 	dir := path.Dir(e.Name)

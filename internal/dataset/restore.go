@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -85,7 +84,8 @@ func restore(ctx context.Context, st storage.Storage, l Listing, b Info, opts Re
 		res.Chain = append(res.Chain, c.ID)
 		var problems []error
 		m, err := readBackup(ctx, st, c, opts.Identities, func(rec FileRecord, r io.Reader) error {
-			if err := writeInto(root, rec, r); err != nil {
+			e := archive.Entry{Name: rec.Path, Size: rec.Size, Mode: rec.Mode.Perm(), ModTime: rec.ModTime}
+			if err := archive.WriteFile(ctx, root, e, r); err != nil {
 				return err
 			}
 			done += rec.Size
@@ -141,49 +141,6 @@ func emptyOrMissing(dir string) error {
 		return fmt.Errorf("target %s is not empty: restore into a new folder", dir)
 	}
 	return nil
-}
-
-// writeInto writes one file below root, through a temporary name, flushed to disk. root
-// refuses names that would leave it, through ".." or a symbolic link.
-func writeInto(root *os.Root, rec FileRecord, r io.Reader) error {
-	if err := CheckPath(rec.Path); err != nil {
-		return err
-	}
-	if dir := path.Dir(rec.Path); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("make folder %s: %w", dir, err)
-		}
-	}
-	tmp := rec.Path + ".vigil-tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", rec.Path, err)
-	}
-	defer root.Remove(tmp)
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", rec.Path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", rec.Path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", rec.Path, err)
-	}
-	mode := rec.Mode.Perm()
-	if mode == 0 {
-		mode = 0o600
-	}
-	if err := root.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	if !rec.ModTime.IsZero() {
-		if err := root.Chtimes(tmp, rec.ModTime, rec.ModTime); err != nil {
-			return err
-		}
-	}
-	return root.Rename(tmp, rec.Path)
 }
 
 // checkState makes sure the staging folder holds exactly the state's files, at their

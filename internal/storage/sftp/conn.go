@@ -51,6 +51,8 @@ type conn struct {
 	posixRename bool // posix-rename@openssh.com: rename that replaces the target
 	statvfs     bool // statvfs@openssh.com: free space
 
+	calls int // calls using the connection; guarded by the Storage's mu
+
 	closeOnce sync.Once
 }
 

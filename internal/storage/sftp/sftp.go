@@ -55,7 +55,7 @@ const (
 	// hold them forever.
 	cancelGrace = 5 * time.Second
 	// nearlyFull is the free space below which a failed write is taken for a full volume:
-	// more than the writes in flight when the disk filled (maxRequests packets).
+	// more than the writes in flight when the disk filled (inFlight bytes).
 	nearlyFull = 4 << 20
 	// smallRange bounds the ranged reads done in one go by Open; longer ones stream.
 	smallRange = 1 << 20
@@ -258,7 +258,7 @@ func (s *Storage) put(ctx context.Context, c *conn, name string, src storage.Sou
 	size := src.Size()
 	// One byte more than announced is enough to know the source is too long.
 	counted := &storage.CountingReader{R: io.LimitReader(storage.ContextReader(ctx, storage.Unwrapped(src)), size+1)}
-	if _, err := f.ReadFromWithConcurrency(counted, concurrency(size)); err != nil {
+	if _, err := f.ReadFromWithConcurrency(counted, c.concurrency(size)); err != nil {
 		return s.writeFail("put", name, dir, c, err)
 	}
 	if err := storage.CheckLength(src, counted.N); err != nil {
@@ -332,8 +332,8 @@ func (s *Storage) removeTemp(c *conn, tmp string) {
 }
 
 // concurrency is how many writes of a size-byte file to keep in flight.
-func concurrency(size int64) int {
-	return int(min(size/(32<<10)+1, maxRequests))
+func (c *conn) concurrency(size int64) int {
+	return int(min(size/int64(c.packet)+1, inFlight/int64(c.packet)))
 }
 
 func randomSuffix() string {

@@ -2,10 +2,10 @@
 // internal-sftp, or any server that speaks SFTP version 3).
 //
 // The server's host key is always checked, against a pinned fingerprint or a known_hosts
-// file. Calls spread over a few SSH connections (the connections option, default 4), so
-// that concurrent transfers are not held to the one core that encrypts a connection on
-// either side. When a connection breaks, the calls on it fail with storage.ErrUnreachable
-// and later calls connect again.
+// file. Calls spread over a few SSH connections (the connections option, default 4):
+// each connection is carried by one process on the server and one goroutine here, so
+// transfers that share a connection share one core on either side. When a connection
+// breaks, the calls on it fail with storage.ErrUnreachable and later calls connect again.
 package sftp
 
 import (

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,9 +40,10 @@ type SSHD struct {
 	Fingerprint    string // the host key's fingerprint, "SHA256:...", as ssh-keygen -l prints it
 	HostKey        string // the host public key, "ssh-ed25519 AAAA..."
 
-	d   *Daemon
-	mu  sync.Mutex
-	cmd *exec.Cmd // the listener started last
+	d              *Daemon
+	authorizedKeys string // the file of keys the server accepts for User
+	mu             sync.Mutex
+	cmd            *exec.Cmd // the listener started last
 }
 
 // StartSSHD starts an sshd for the test on a free port, with its own host key, and sets up
@@ -74,7 +76,8 @@ func StartSSHD(t T, opts SSHDOptions) *SSHD {
 	if err := os.Mkdir(authDir, 0o755); err != nil {
 		t.Fatalf("make authorized keys folder: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(authDir, opts.User), []byte(clientPub), 0o644); err != nil {
+	s.authorizedKeys = filepath.Join(authDir, opts.User)
+	if err := os.WriteFile(s.authorizedKeys, []byte(clientPub), 0o644); err != nil {
 		t.Fatalf("write authorized keys: %v", err)
 	}
 
@@ -183,6 +186,29 @@ func (s *SSHD) Stop() {
 		}
 	}
 	s.d.Stop()
+}
+
+// RefuseKey makes the server refuse logins with KeyFile from now on, as a server that
+// limits the connections of a user refuses one more. Connections logged in already carry on.
+func (s *SSHD) RefuseKey(t T) {
+	t.Helper()
+	if err := os.WriteFile(s.authorizedKeys, nil, 0o644); err != nil {
+		t.Fatalf("empty authorized keys: %v", err)
+	}
+}
+
+// acceptedLogin is the line sshd logs for a login (at level VERBOSE it also logs
+// "Accepted key ..." lines, which are not logins).
+var acceptedLogin = regexp.MustCompile(`Accepted \S+ for \S+ from `)
+
+// Logins counts the logins the server has accepted since it first started.
+func (s *SSHD) Logins(t T) int {
+	t.Helper()
+	b, err := os.ReadFile(s.LogPath())
+	if err != nil {
+		t.Fatalf("read the server's log: %v", err)
+	}
+	return len(acceptedLogin.FindAll(b, -1))
 }
 
 // Freeze stops the server and every session without ending them, the way a hung host

@@ -37,7 +37,8 @@ const (
 	// maxParts is the most parts S3 allows in one upload.
 	maxParts = 10000
 	// parallelParts bounds the parts in flight at once across all Puts of one storage, and
-	// with it the memory that part buffers hold (parallelParts × partSize).
+	// with it the memory that part buffers hold (parallelParts × partSize). A Put of an
+	// object that fits in a part holds one part too.
 	parallelParts = 4
 	// maxRetries is how often the client itself tries a request: once more, for a pooled
 	// connection that the server closed in the meantime. Waiting out an outage is the retry
@@ -57,8 +58,16 @@ type Storage struct {
 	prefix    string // the folder inside the bucket, without slashes at either end; "" for the root
 	where     string // the location's URL, for errors
 	secret    string // kept only to scrub it from errors
-	slots     chan struct{}
-	buffers   sync.Pool
+	// slots bounds the parts held in memory (parallelParts); a part is read into a buffer
+	// from free, or a new one when free is empty. A buffer goes back to free when its part
+	// has gone up or failed, so that a backup of many objects reuses the same few buffers
+	// instead of allocating, zeroing and collecting one per object. Every buffer holds a
+	// whole part, so that none is ever replaced by a larger one; its pages become resident
+	// only as far as objects fill it. free is a stack: the buffers used most recently,
+	// whose pages are resident, are used again first.
+	slots  chan struct{}
+	freeMu sync.Mutex
+	free   [][]byte // at most parallelParts
 }
 
 var (
@@ -258,13 +267,16 @@ func partSizeFor(size int64) int64 {
 	return p
 }
 
+// putSingle sends the object in one PUT whose CRC32C header the server checks against
+// what it received. The payload is not signed (UNSIGNED-PAYLOAD): its SHA-256 would cost
+// a second pass over the data on both sides and add nothing the CRC32C does not already
+// catch; over TLS the connection authenticates it as well.
 func (s *Storage) putSingle(ctx context.Context, name string, src storage.Source, opts storage.PutOptions) error {
-	if err := s.acquire(ctx); err != nil {
+	buf, err := s.acquire(ctx, src.Size())
+	if err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
-	defer s.release()
-	buf := s.buffer(src.Size())
-	defer s.recycle(buf)
+	defer s.release(buf)
 	if err := readPart(src, buf, 0); err != nil {
 		return s.sourceError(ctx, name, err)
 	}
@@ -274,7 +286,9 @@ func (s *Storage) putSingle(ctx context.Context, name string, src storage.Source
 	po := putOptions(opts)
 	po.UserMetadata = map[string]string{"X-Amz-Checksum-Crc32c": checksum(buf)}
 	po.DisableContentSha256 = true
-	_, err := s.core.PutObject(ctx, s.bucket, s.key(name), bytes.NewReader(buf), int64(len(buf)), "", "", po)
+	body := newPartReader(buf)
+	defer body.cut()
+	_, err = s.core.PutObject(ctx, s.bucket, s.key(name), body, int64(len(buf)), "", "", po)
 	return s.classify(ctx, "put", name, err)
 }
 
@@ -311,14 +325,13 @@ func (s *Storage) putMultipart(ctx context.Context, name string, src storage.Sou
 	}
 	var offset int64
 	for i := range parts {
-		if err := s.acquire(partsCtx); err != nil {
+		buf, err := s.acquire(partsCtx, min(part, size-offset))
+		if err != nil {
 			fail(fmt.Errorf("put %s: %w", name, err))
 			break
 		}
-		buf := s.buffer(min(part, size-offset))
 		if err := readPart(src, buf, offset); err != nil {
-			s.recycle(buf)
-			s.release()
+			s.release(buf)
 			fail(s.sourceError(ctx, name, err))
 			break
 		}
@@ -326,10 +339,11 @@ func (s *Storage) putMultipart(ctx context.Context, name string, src storage.Sou
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer s.release()
-			defer s.recycle(buf)
+			defer s.release(buf)
 			sum := checksum(buf)
-			p, err := s.core.PutObjectPart(partsCtx, s.bucket, key, uploadID, i+1, bytes.NewReader(buf), int64(len(buf)),
+			body := newPartReader(buf)
+			defer body.cut()
+			p, err := s.core.PutObjectPart(partsCtx, s.bucket, key, uploadID, i+1, body, int64(len(buf)),
 				minio.PutObjectPartOptions{
 					CustomHeader:         http.Header{"X-Amz-Checksum-Crc32c": {sum}},
 					DisableContentSha256: true,
@@ -392,34 +406,82 @@ func checksum(b []byte) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// acquire takes one of the storage's part slots, waiting for one to come free.
-func (s *Storage) acquire(ctx context.Context) error {
+// acquire takes one of the storage's part slots, waiting for one to come free, and
+// returns a buffer of n bytes for the part. Every acquire must be followed by a release
+// of the buffer, whatever happens to the part.
+func (s *Storage) acquire(ctx context.Context, n int64) ([]byte, error) {
 	select {
 	case s.slots <- struct{}{}:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
+	if n > partSize {
+		// A part of a huge object (see partSizeFor), which is not kept.
+		return make([]byte, n), nil
+	}
+	var buf []byte
+	s.freeMu.Lock()
+	if last := len(s.free) - 1; last >= 0 {
+		buf = s.free[last]
+		s.free = s.free[:last]
+	}
+	s.freeMu.Unlock()
+	if buf == nil {
+		buf = make([]byte, partSize)
+	}
+	return buf[:n], nil
 }
 
-func (s *Storage) release() { <-s.slots }
-
-// buffer returns a buffer of n bytes, from the pool when it is a whole part.
-func (s *Storage) buffer(n int64) []byte {
-	if n > partSize/2 && n <= partSize {
-		if b, ok := s.buffers.Get().(*[]byte); ok {
-			return (*b)[:n]
-		}
-		return make([]byte, n, partSize)
+// release gives the slot of buf back, and keeps buf for another part unless it is larger
+// than a part.
+func (s *Storage) release(buf []byte) {
+	if cap(buf) == partSize {
+		s.freeMu.Lock()
+		s.free = append(s.free, buf)
+		s.freeMu.Unlock()
 	}
-	return make([]byte, n)
+	<-s.slots
 }
 
-func (s *Storage) recycle(b []byte) {
-	if cap(b) == partSize {
-		b = b[:partSize]
-		s.buffers.Put(&b)
+// partReader is the body of one request, over a part buffer. net/http may still read a
+// request body after the round trip returned (the transport finishes with a body in a
+// goroutine of its own), and minio-go hides the body's Close, so the buffer's user cuts
+// the reader off before the buffer goes back to its slot: a late read then fails instead
+// of sending whatever the buffer holds by then.
+type partReader struct {
+	mu  sync.Mutex
+	r   *bytes.Reader
+	off bool
+}
+
+var errPartDone = errors.New("the part's request is over")
+
+func newPartReader(buf []byte) *partReader { return &partReader{r: bytes.NewReader(buf)} }
+
+func (p *partReader) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off {
+		return 0, errPartDone
 	}
+	return p.r.Read(b)
+}
+
+// Seek lets minio-go rewind the body to send it again.
+func (p *partReader) Seek(offset int64, whence int) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off {
+		return 0, errPartDone
+	}
+	return p.r.Seek(offset, whence)
+}
+
+// cut ends the reader's access to the buffer; it waits for a read in progress.
+func (p *partReader) cut() {
+	p.mu.Lock()
+	p.off = true
+	p.mu.Unlock()
 }
 
 // readPart fills buf from src; offset is where buf starts in the object, to say how much

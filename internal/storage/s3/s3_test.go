@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -353,6 +354,76 @@ func TestFailedUploadLeavesNothing(t *testing.T) {
 			t.Fatalf("failed puts left multipart uploads on the server's disk: %q", uploads)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestPutReleasesBuffers checks that every way a Put ends gives its part buffer back (more
+// Puts fail in each way than the storage holds parts in memory, and a Put still goes
+// through afterwards), and that Puts one after the other reuse a buffer rather than
+// allocating one each.
+func TestPutReleasesBuffers(t *testing.T) {
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	m.MakeBucket(t, "release")
+	s := open(t, m, "release", "")
+	ctx := ctxFor(t)
+	small := storagetest.RandomBytes(1, 3<<20)
+	large := storagetest.RandomBytes(2, 40<<20) // three parts
+	storagetest.MustPut(t, s, "exists", small)
+	cancelled := func(data []byte) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		src := storagetest.TripSource(storage.BytesSource(data), int64(len(data))/2, cancel)
+		return s.Put(ctx, "cancelled", src, storage.PutOptions{})
+	}
+	failures := []struct {
+		how string
+		put func() error
+	}{
+		{"source fails", func() error {
+			return s.Put(ctx, "a", &failingSource{Source: storage.BytesSource(small), after: 1 << 20}, storage.PutOptions{})
+		}},
+		{"source fails in a later part", func() error {
+			return s.Put(ctx, "a", &failingSource{Source: storage.BytesSource(large), after: 20 << 20}, storage.PutOptions{})
+		}},
+		{"object exists", func() error {
+			return s.Put(ctx, "exists", storage.BytesSource(small), storage.PutOptions{NoOverwrite: true})
+		}},
+		{"cancelled", func() error { return cancelled(small) }},
+		{"cancelled in parts", func() error { return cancelled(large) }},
+		{"server down", func() error {
+			m.Stop()
+			defer func() {
+				if err := m.Start(); err != nil {
+					t.Fatalf("start MinIO again: %v", err)
+				}
+			}()
+			return s.Put(ctx, "a", storage.BytesSource(small), storage.PutOptions{})
+		}},
+	}
+	for _, f := range failures {
+		for range 6 {
+			if err := f.put(); err == nil {
+				t.Fatalf("%s: the put succeeded", f.how)
+			}
+		}
+	}
+	// A Put waiting for a buffer that was never given back would wait out the deadline.
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Put(waitCtx, "after", storage.BytesSource(small), storage.PutOptions{}); err != nil {
+		t.Fatalf("put after the failed ones: %v", err)
+	}
+
+	const puts = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range puts {
+		storagetest.MustPut(t, s, fmt.Sprintf("one-by-one/%d", i), small)
+	}
+	runtime.ReadMemStats(&after)
+	if got, most := after.TotalAlloc-before.TotalAlloc, 4*uint64(len(small)); got > most {
+		t.Fatalf("%d puts of %d bytes one after the other allocated %d bytes, want at most %d: buffers are not reused",
+			puts, len(small), got, most)
 	}
 }
 

@@ -27,9 +27,6 @@ const (
 	// within keepAliveEvery+keepAliveWait; one that was killed, at once, by the reset.
 	keepAliveEvery = 5 * time.Second
 	keepAliveWait  = 10 * time.Second
-	// maxRequests is how many reads or writes of one file are in flight at once; with the
-	// default 32 KiB packets that is 2 MiB, the window OpenSSH's own sftp client uses.
-	maxRequests = 64
 )
 
 // dialer holds what connecting needs, checked once by Open.
@@ -50,6 +47,9 @@ type conn struct {
 	fsync       bool // fsync@openssh.com: File.Sync reaches the server's disk
 	posixRename bool // posix-rename@openssh.com: rename that replaces the target
 	statvfs     bool // statvfs@openssh.com: free space
+	packet      int  // bytes in one read or write request
+
+	calls int // calls using the connection; guarded by the Storage's mu
 
 	closeOnce sync.Once
 }
@@ -211,7 +211,7 @@ func (d *dialer) dialOnce(ctx context.Context, algos []string) (*conn, error) {
 	}()
 	go keepAlive(client, c.dead)
 
-	sc2, err := d.startSFTP(client)
+	sc2, packet, err := d.startSFTP(client)
 	if err != nil {
 		client.Close()
 		if !c.alive() || isConnErr(err) {
@@ -219,7 +219,7 @@ func (d *dialer) dialOnce(ctx context.Context, algos []string) (*conn, error) {
 		}
 		return nil, storage.NewError("connect", d.addr, nil, fmt.Errorf("start SFTP: %w (is the sftp subsystem enabled on the server?)", err))
 	}
-	c.sftp = sc2
+	c.sftp, c.packet = sc2, packet
 	go func() {
 		// An SFTP session that ends leaves the connection useless to us.
 		_ = sc2.Wait()
@@ -231,30 +231,35 @@ func (d *dialer) dialOnce(ctx context.Context, algos []string) (*conn, error) {
 	return c, nil
 }
 
-func (d *dialer) startSFTP(client *ssh.Client) (*sftp.Client, error) {
+// startSFTP starts the SFTP session, reading and writing files in packets of the size it
+// returns, with inFlight bytes of them in flight.
+func (d *dialer) startSFTP(client *ssh.Client) (*sftp.Client, int, error) {
 	// A session that never answers (a server that hangs after login) must not hang us.
 	type result struct {
-		c   *sftp.Client
-		err error
+		c      *sftp.Client
+		packet int
+		err    error
 	}
 	res := make(chan result, 1)
 	go func() {
+		packet := packetSize(client)
 		c, err := sftp.NewClient(client,
 			sftp.UseConcurrentWrites(true),
 			sftp.UseConcurrentReads(true),
-			sftp.MaxConcurrentRequestsPerFile(maxRequests),
+			sftp.MaxPacketUnchecked(packet),
+			sftp.MaxConcurrentRequestsPerFile(inFlight/packet),
 			// Fstat sizes the file that is open, not whatever a concurrent rename put at
 			// its path since.
 			sftp.UseFstat(true),
 		)
-		res <- result{c, err}
+		res <- result{c, packet, err}
 	}()
 	select {
 	case r := <-res:
-		return r.c, r.err
+		return r.c, r.packet, r.err
 	case <-time.After(handshakeTimeout):
 		client.Close()
-		return nil, errors.New("the server did not start the SFTP session in time")
+		return nil, 0, errors.New("the server did not start the SFTP session in time")
 	}
 }
 

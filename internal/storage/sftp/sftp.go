@@ -2,8 +2,10 @@
 // internal-sftp, or any server that speaks SFTP version 3).
 //
 // The server's host key is always checked, against a pinned fingerprint or a known_hosts
-// file. One SSH connection serves every call; when it breaks, the call fails with
-// storage.ErrUnreachable and the next call connects again.
+// file. Calls spread over a few SSH connections (the connections option, default 4):
+// each connection is carried by one process on the server and one goroutine here, so
+// transfers that share a connection share one core on either side. When a connection
+// breaks, the calls on it fail with storage.ErrUnreachable and later calls connect again.
 package sftp
 
 import (
@@ -33,7 +35,8 @@ type Storage struct {
 	dialMu sync.Mutex // one dial at a time; the others wait for its connection
 
 	mu      sync.Mutex
-	cur     *conn // nil: the next call dials
+	conns   []*conn // open, in the order they were dialled; see client
+	limit   int     // most connections to open
 	closed  bool
 	orphans []string // temporary files a broken connection kept us from removing
 }
@@ -52,7 +55,7 @@ const (
 	// hold them forever.
 	cancelGrace = 5 * time.Second
 	// nearlyFull is the free space below which a failed write is taken for a full volume:
-	// more than the writes in flight when the disk filled (maxRequests packets).
+	// more than the writes in flight when the disk filled (inFlight bytes).
 	nearlyFull = 4 << 20
 	// smallRange bounds the ranged reads done in one go by Open; longer ones stream.
 	smallRange = 1 << 20
@@ -68,9 +71,16 @@ const (
 // The host key must match loc's fingerprint option, or the known_hosts file of its
 // known_hosts option (default ~/.ssh/known_hosts); an unknown or changed key fails with
 // storage.ErrPermission and says how to trust the key.
+//
+// Open makes one connection; calls open more as they need them, up to loc's connections
+// option (default 4).
 func Open(ctx context.Context, loc storage.Location, cred storage.Credentials) (*Storage, error) {
 	if loc.Kind != storage.SFTP {
 		return nil, storage.NewError("open", loc.String(), nil, fmt.Errorf("not an SFTP location (kind %q)", loc.Kind))
+	}
+	limit, err := connectionsOption(loc)
+	if err != nil {
+		return nil, err
 	}
 	d, err := newDialer(loc, cred)
 	if err != nil {
@@ -102,69 +112,13 @@ func Open(ctx context.Context, loc storage.Location, cred storage.Credentials) (
 		c.close()
 		return nil, storage.NewError("open", "", nil, fmt.Errorf("%s on %s is not a folder", root, d.addr))
 	}
-	return &Storage{d: d, root: root, cur: c}, nil
+	return &Storage{d: d, root: root, conns: []*conn{c}, limit: limit}, nil
 }
 
 // Root is the absolute folder on the server the objects are kept in.
 func (s *Storage) Root() string { return s.root }
 
 func (s *Storage) path(name string) string { return path.Join(s.root, name) }
-
-// client returns the connection, dialling when there is none or it broke.
-func (s *Storage) client(ctx context.Context) (*conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	c, closed := s.cur, s.closed
-	s.mu.Unlock()
-	if closed {
-		return nil, errClosed
-	}
-	if c != nil && c.alive() {
-		return c, nil
-	}
-	s.dialMu.Lock()
-	defer s.dialMu.Unlock()
-	s.mu.Lock()
-	c = s.cur
-	s.mu.Unlock()
-	if c != nil && c.alive() {
-		return c, nil // dialled while we waited
-	}
-	if c != nil {
-		s.discard(c)
-	}
-	c, err := s.d.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		c.close()
-		return nil, errClosed
-	}
-	s.cur = c
-	orphans := s.orphans
-	s.orphans = nil
-	s.mu.Unlock()
-	for _, o := range orphans {
-		// Best effort: a name that is gone, or cannot go, is not this call's failure.
-		_ = c.sftp.Remove(o)
-	}
-	return c, nil
-}
-
-// discard drops c, so that the next call dials again.
-func (s *Storage) discard(c *conn) {
-	s.mu.Lock()
-	if s.cur == c {
-		s.cur = nil
-	}
-	s.mu.Unlock()
-	c.close()
-}
 
 // fail classifies err from an operation on c and drops c when the connection broke.
 func (s *Storage) fail(op, name string, c *conn, err error) error {
@@ -268,6 +222,7 @@ func (s *Storage) Put(ctx context.Context, name string, src storage.Source, opts
 	if err != nil {
 		return classify("put", name, nil, err)
 	}
+	defer s.release(c)
 	stop := s.abortOnCancel(ctx, c)
 	defer stop()
 	return s.put(ctx, c, name, src, opts)
@@ -303,7 +258,7 @@ func (s *Storage) put(ctx context.Context, c *conn, name string, src storage.Sou
 	size := src.Size()
 	// One byte more than announced is enough to know the source is too long.
 	counted := &storage.CountingReader{R: io.LimitReader(storage.ContextReader(ctx, storage.Unwrapped(src)), size+1)}
-	if _, err := f.ReadFromWithConcurrency(counted, concurrency(size)); err != nil {
+	if _, err := f.ReadFromWithConcurrency(counted, c.concurrency(size)); err != nil {
 		return s.writeFail("put", name, dir, c, err)
 	}
 	if err := storage.CheckLength(src, counted.N); err != nil {
@@ -377,8 +332,8 @@ func (s *Storage) removeTemp(c *conn, tmp string) {
 }
 
 // concurrency is how many writes of a size-byte file to keep in flight.
-func concurrency(size int64) int {
-	return int(min(size/(32<<10)+1, maxRequests))
+func (c *conn) concurrency(size int64) int {
+	return int(min(size/int64(c.packet)+1, inFlight/int64(c.packet)))
 }
 
 func randomSuffix() string {
@@ -400,6 +355,12 @@ func (s *Storage) Open(ctx context.Context, name string, offset, length int64) (
 	if err != nil {
 		return nil, classify("open", name, nil, err)
 	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			s.release(c)
+		}
+	}()
 	stop := s.abortOnCancel(ctx, c)
 	defer stop()
 	f, err := c.sftp.Open(s.path(name))
@@ -431,11 +392,12 @@ func (s *Storage) Open(ctx context.Context, name string, offset, length int64) (
 		_ = f.Close()
 		return nil, s.fail("open", name, c, err)
 	}
+	streaming = true // the reader releases c when it is closed
 	return s.stream(ctx, c, f, name, length), nil
 }
 
 // stream reads f from its offset with File.WriteTo, which keeps many read requests in
-// flight, into a pipe the caller reads.
+// flight, into a pipe the caller reads. Closing the reader releases c.
 func (s *Storage) stream(ctx context.Context, c *conn, f *sftp.File, name string, length int64) io.ReadCloser {
 	pr, pw := io.Pipe()
 	r := &streamReader{s: s, c: c, f: f, pr: pr, done: make(chan struct{})}
@@ -489,6 +451,7 @@ func (r *streamReader) Close() error {
 			<-r.done
 		}
 		_ = r.f.Close()
+		r.s.release(r.c)
 	})
 	return nil
 }
@@ -523,6 +486,7 @@ func (s *Storage) Stat(ctx context.Context, name string) (storage.FileInfo, erro
 	if err != nil {
 		return storage.FileInfo{}, classify("stat", name, nil, err)
 	}
+	defer s.release(c)
 	stop := s.abortOnCancel(ctx, c)
 	defer stop()
 	fi, err := c.sftp.Stat(s.path(name))
@@ -546,6 +510,7 @@ func (s *Storage) List(ctx context.Context, prefix string, fn func(storage.FileI
 	if err != nil {
 		return classify("list", prefix, nil, err)
 	}
+	defer s.release(c)
 	return s.walk(ctx, c, "list", prefix, func(rel string, e os.FileInfo) error {
 		if storage.IsTemp(e.Name()) {
 			return nil
@@ -625,6 +590,7 @@ func (s *Storage) Sweep(ctx context.Context, prefix string, olderThan time.Durat
 	if err != nil {
 		return 0, classify("sweep", prefix, nil, err)
 	}
+	defer s.release(c)
 	stop := s.abortOnCancel(ctx, c)
 	defer stop()
 	cutoff := time.Now().Add(-olderThan)
@@ -660,6 +626,7 @@ func (s *Storage) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return classify("remove", name, nil, err)
 	}
+	defer s.release(c)
 	stop := s.abortOnCancel(ctx, c)
 	defer stop()
 	full := s.path(name)
@@ -681,6 +648,7 @@ func (s *Storage) Usage(ctx context.Context) (storage.Usage, error) {
 	if err != nil {
 		return storage.Usage{}, classify("usage", "", nil, err)
 	}
+	defer s.release(c)
 	if !c.statvfs {
 		return storage.Usage{}, storage.NewError("usage", "", nil, fmt.Errorf("the server at %s cannot report free space (no statvfs@openssh.com extension)", s.d.addr))
 	}
@@ -691,16 +659,4 @@ func (s *Storage) Usage(ctx context.Context) (storage.Usage, error) {
 		return storage.Usage{}, s.fail("usage", "", c, err)
 	}
 	return storage.Usage{Total: int64(vfs.Frsize * vfs.Blocks), Free: int64(vfs.Frsize * vfs.Bavail)}, nil
-}
-
-// Close closes the connection. Calls after Close fail.
-func (s *Storage) Close() error {
-	s.mu.Lock()
-	c := s.cur
-	s.cur, s.closed = nil, true
-	s.mu.Unlock()
-	if c != nil {
-		c.close()
-	}
-	return nil
 }

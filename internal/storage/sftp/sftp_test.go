@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -497,4 +499,92 @@ func TestHostWithSeveralKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldSource is a Source whose first Read says so on started, then waits for release.
+type heldSource struct {
+	storage.Source
+	started chan<- struct{}
+	release <-chan struct{}
+	once    sync.Once
+}
+
+func (h *heldSource) Read(p []byte) (int, error) {
+	h.once.Do(func() {
+		h.started <- struct{}{}
+		<-h.release
+	})
+	return h.Source.Read(p)
+}
+
+// putHeld runs n Puts at once and calls whileHeld when all of them are sending, with their
+// connections taken.
+func putHeld(t *testing.T, s storage.Storage, n int, whileHeld func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	started, release := make(chan struct{}), make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		src := &heldSource{Source: storage.BytesSource(storagetest.RandomBytes(uint64(i), 1<<20)), started: started, release: release}
+		go func() { errs <- s.Put(ctx, fmt.Sprintf("held/%d", i), src, storage.PutOptions{}) }()
+	}
+	for range n {
+		select {
+		case <-started:
+		case err := <-errs:
+			t.Fatalf("a put ended before it read its source: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("the puts did not all start")
+		}
+	}
+	whileHeld()
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("put: %v", err)
+		}
+	}
+}
+
+// TestConnections checks that concurrent Puts spread over as many connections as the
+// connections option allows and no more, and that they share the connections they have
+// when the server refuses one more.
+func TestConnections(t *testing.T) {
+	t.Parallel()
+	d := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	openWith := func(t *testing.T, connections string) storage.Storage {
+		loc := location(t, d, d.Folder(t), url.Values{"known_hosts": {d.KnownHostsFile}, "identity": {d.KeyFile}, "connections": {connections}})
+		s, err := sftp.Open(context.Background(), loc, storage.Credentials{})
+		if err != nil {
+			t.Fatalf("open with connections=%s: %v", connections, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	for _, bad := range []string{"0", "17", "many"} {
+		loc := location(t, d, d.Folder(t), url.Values{"known_hosts": {d.KnownHostsFile}, "identity": {d.KeyFile}, "connections": {bad}})
+		if s, err := sftp.Open(context.Background(), loc, storage.Credentials{}); err == nil || storage.IsTransient(err) || !strings.Contains(err.Error(), "connections") {
+			if err == nil {
+				s.Close()
+			}
+			t.Fatalf("open with connections=%s: %v, want a lasting error about the option", bad, err)
+		}
+	}
+
+	for _, limit := range []int{1, 3} {
+		s := openWith(t, strconv.Itoa(limit))
+		before := d.Logins(t)
+		putHeld(t, s, 5, func() {
+			// Open logged in once already.
+			if got := d.Logins(t) - before; got != limit-1 {
+				t.Fatalf("connections=%d: 5 puts at once logged in %d more times, want %d", limit, got, limit-1)
+			}
+		})
+	}
+
+	s := openWith(t, "4")
+	d.RefuseKey(t)
+	putHeld(t, s, 3, func() {})
+	storagetest.MustPut(t, s, "after", []byte("after"))
 }

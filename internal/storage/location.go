@@ -54,7 +54,7 @@ var knownOptions = map[Kind]map[string]string{
 		"known_hosts": "a known_hosts file to check the server's key against (default ~/.ssh/known_hosts)",
 		"fingerprint": "the server key's SHA256 fingerprint, as ssh-keygen -l prints it",
 		"identity":    "a private key file to log in with",
-		"connections": "how many SSH connections transfers spread over (default 4, at most 16)",
+		"connections": "how many SSH connections transfers spread over (default 2, at most 16)",
 	},
 	S3: {
 		"region":     "the bucket's region (default us-east-1)",

@@ -2,7 +2,7 @@
 // internal-sftp, or any server that speaks SFTP version 3).
 //
 // The server's host key is always checked, against a pinned fingerprint or a known_hosts
-// file. Calls spread over a few SSH connections (the connections option, default 4):
+// file. Calls spread over a few SSH connections (the connections option, default 2):
 // each connection is carried by one process on the server and one goroutine here, so
 // transfers that share a connection share one core on either side. When a connection
 // breaks, the calls on it fail with storage.ErrUnreachable and later calls connect again.
@@ -73,7 +73,7 @@ const (
 // storage.ErrPermission and says how to trust the key.
 //
 // Open makes one connection; calls open more as they need them, up to loc's connections
-// option (default 4).
+// option (default 2).
 func Open(ctx context.Context, loc storage.Location, cred storage.Credentials) (*Storage, error) {
 	if loc.Kind != storage.SFTP {
 		return nil, storage.NewError("open", loc.String(), nil, fmt.Errorf("not an SFTP location (kind %q)", loc.Kind))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -19,7 +20,15 @@ import (
 // version is set at build time: go build -ldflags "-X main.version=1.2.3".
 var version = "dev"
 
+// memoryLimit is the heap size past which the collector works harder instead of letting
+// garbage pile up: without it the heap of a large run (the first backup of 100,000
+// chunks, with some 50 MiB live) grows to twice what is live. GOMEMLIMIT overrides it.
+const memoryLimit = 80 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	// SIGINT and SIGTERM cancel the root context: work in progress stops cleanly, leaving
 	// nothing half-written, and the process exits.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

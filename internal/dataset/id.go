@@ -43,15 +43,6 @@ func ParseID(s string) (ID, error) {
 	return ID(s), nil
 }
 
-// Letter is the dataset's letter.
-func (id ID) Letter() byte { return id[0] }
-
-// Time is the start time, as a wall-clock time in loc.
-func (id ID) Time(loc *time.Location) time.Time {
-	t, _ := time.ParseInLocation(idLayout, string(id[2:]), loc)
-	return t
-}
-
 // ValidLetter reports whether c can be a dataset's letter: A to Z.
 func ValidLetter(c byte) bool { return c >= 'A' && c <= 'Z' }
 

@@ -38,15 +38,6 @@ type Info struct {
 	ManifestBytes int64 // of MANIFEST.json in the archive
 }
 
-// Name is where the backup is on the storage: the folder of a separate-files backup, the
-// archive of a compressed one.
-func (i Info) Name() string {
-	if i.Format == Compressed {
-		return path.Join(i.Folder, i.Archive)
-	}
-	return path.Join(i.Folder, string(i.ID))
-}
-
 // Listing is what a storage holds of datasets.
 type Listing struct {
 	Backups []Info // complete backups, by folder then oldest first

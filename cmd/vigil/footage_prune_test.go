@@ -193,7 +193,7 @@ func TestFootagePruneRefuses(t *testing.T) {
 			wantError(t, vigil(t, env, c.args...), c.code, c.says, minio.SecretKey)
 		})
 	}
-	if got := filesIn(t, dir); len(got) != 0 {
+	if got := testenv.Files(t, dir); len(got) != 0 {
 		t.Fatalf("a refused command wrote %q", got)
 	}
 }

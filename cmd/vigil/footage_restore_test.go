@@ -3,7 +3,6 @@ package main_test
 import (
 	"crypto/sha256"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,7 +69,7 @@ func TestFootageRestoreAndVerify(t *testing.T) {
 		wantPaths = append(wantPaths, c.Path)
 	}
 	slices.Sort(wantPaths)
-	if got := filesIn(t, target); !slices.Equal(got, wantPaths) {
+	if got := testenv.Files(t, target); !slices.Equal(got, wantPaths) {
 		t.Fatalf("restored %q, want %q", got, wantPaths)
 	}
 	for _, c := range want {
@@ -145,7 +144,7 @@ func TestFootageRestoreAndVerify(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fresh, filepath.FromSlash(damaged.Path))); err == nil {
 		t.Fatalf("the damaged chunk was restored")
 	}
-	for _, f := range filesIn(t, fresh) {
+	for _, f := range testenv.Files(t, fresh) {
 		if strings.Contains(f, ".vigil-") {
 			t.Fatalf("a restore that failed left %s", f)
 		}
@@ -176,23 +175,4 @@ func TestFootageRestoreUsage(t *testing.T) {
 	wantError(t, vigil(t, nil, "footage", "verify"), 2, "needs --to")
 	wantError(t, vigil(t, nil, "footage", "restore", "--from", t.TempDir(), "--camera", "../x", "--since", "2026-06-01 10:00",
 		"--until", "2026-06-01 11:00", "--target", t.TempDir()), 2, "not a camera id")
-}
-
-// filesIn lists the files below dir, relative and slash-separated, sorted.
-func filesIn(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		out = append(out, filepath.ToSlash(rel))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(out)
-	return out
 }

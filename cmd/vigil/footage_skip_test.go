@@ -49,7 +49,7 @@ func TestFootageSkip(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	got := filesIn(t, filepath.Join(disk, footage.ServerRoot("site1")))
+	got := testenv.Files(t, filepath.Join(disk, footage.ServerRoot("site1")))
 	got = slices.DeleteFunc(got, func(p string) bool { return strings.HasPrefix(p, ".vigil/") })
 	if !slices.Equal(got, want) {
 		t.Fatalf("backed up %q, want %q", got, want)

@@ -162,7 +162,7 @@ storages:
 		}
 	}
 	slices.Sort(want)
-	if got := filesIn(t, target); !slices.Equal(got, want) {
+	if got := testenv.Files(t, target); !slices.Equal(got, want) {
 		t.Fatalf("restored %q, want %q", got, want)
 	}
 

@@ -99,23 +99,6 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestPassphraseDefaultCost runs the passphrase helpers at the scrypt cost archives are
-// really written with.
-func TestPassphraseDefaultCost(t *testing.T) {
-	if testing.Short() || raceDetector {
-		t.Skip("scrypt at full cost takes seconds, and a minute under the race detector")
-	}
-	rcpt, err := archive.PassphraseRecipient("s3cret pass")
-	must(t, err)
-	files := sampleFiles()[:2]
-	data := writeArchive(t, archive.WriterOptions{Recipients: []age.Recipient{rcpt}}, files)
-	got, err := readArchive(data, archive.ReaderOptions{Identities: []age.Identity{passphraseIdentity(t, "s3cret pass")}})
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	sameFiles(t, got, files)
-}
-
 func TestNoEntries(t *testing.T) {
 	id := newX25519(t)
 	for _, recipients := range [][]age.Recipient{nil, {id.Recipient()}} {

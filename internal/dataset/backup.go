@@ -423,7 +423,8 @@ func (b *backup) storeCompressed(ctx context.Context, tmp string, m *Manifest) e
 		}
 	}()
 	sum := sha256.New()
-	if err := b.writeArchive(ctx, io.MultiWriter(spool, sum), m); err != nil {
+	manifestSize, err := b.writeArchive(ctx, io.MultiWriter(spool, sum), m)
+	if err != nil {
 		return err
 	}
 	src, err := storage.FileSource(spool)
@@ -431,8 +432,7 @@ func (b *backup) storeCompressed(ctx context.Context, tmp string, m *Manifest) e
 		return err
 	}
 	lb := m.label()
-	mb := m.encode()
-	lb.Archive, lb.Size, lb.SHA256, lb.Manifest = name, src.Size(), hex.EncodeToString(sum.Sum(nil)), int64(len(mb))
+	lb.Archive, lb.Size, lb.SHA256, lb.Manifest = name, src.Size(), hex.EncodeToString(sum.Sum(nil)), manifestSize
 	label, _ := json.MarshalIndent(lb, "", "  ")
 	label = append(label, '\n')
 	b.res.Stored = src.Size()
@@ -481,12 +481,13 @@ func (b *backup) storeCompressed(ctx context.Context, tmp string, m *Manifest) e
 	return nil
 }
 
-// writeArchive writes the changed files and the manifest as an archive to w.
-func (b *backup) writeArchive(ctx context.Context, w io.Writer, m *Manifest) error {
+// writeArchive writes the changed files and the manifest as an archive to w, and returns
+// the manifest's size.
+func (b *backup) writeArchive(ctx context.Context, w io.Writer, m *Manifest) (int64, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	aw, err := archive.NewWriter(bw, archive.WriterOptions{Recipients: b.opts.Recipients})
 	if err != nil {
-		return fmt.Errorf("make the archive: %w", err)
+		return 0, fmt.Errorf("make the archive: %w", err)
 	}
 	for i := range b.files {
 		f := &b.files[i]
@@ -495,18 +496,18 @@ func (b *backup) writeArchive(ctx context.Context, w io.Writer, m *Manifest) err
 		}
 		if err := ctx.Err(); err != nil {
 			aw.Close()
-			return err
+			return 0, err
 		}
 		r, err := f.Open()
 		if err != nil {
 			aw.Close()
-			return fmt.Errorf("read %s: %w", f.path, err)
+			return 0, fmt.Errorf("read %s: %w", f.path, err)
 		}
 		h := sha256.New()
 		err = aw.Add(archive.Entry{Name: f.path, Size: f.Size, Mode: f.Mode.Perm(), ModTime: f.ModTime}, io.TeeReader(r, h))
 		r.Close()
 		if err != nil {
-			return fmt.Errorf("archive %s: %w", f.path, err)
+			return 0, fmt.Errorf("archive %s: %w", f.path, err)
 		}
 		b.record(m, f, hex.EncodeToString(h.Sum(nil)))
 		b.done += f.Size
@@ -514,15 +515,15 @@ func (b *backup) writeArchive(ctx context.Context, w io.Writer, m *Manifest) err
 	}
 	mb := m.encode()
 	if err := aw.Add(archive.Entry{Name: ManifestName, Size: int64(len(mb)), Mode: 0o644, ModTime: m.Created}, bytes.NewReader(mb)); err != nil {
-		return fmt.Errorf("archive %s: %w", ManifestName, err)
+		return 0, fmt.Errorf("archive %s: %w", ManifestName, err)
 	}
 	if err := aw.Close(); err != nil {
-		return fmt.Errorf("finish the archive: %w", err)
+		return 0, fmt.Errorf("finish the archive: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write the archive: %w", err)
+		return 0, fmt.Errorf("write the archive: %w", err)
 	}
-	return nil
+	return int64(len(mb)), nil
 }
 
 // storeSeparate puts each changed file on each target, then the manifest.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/vigil-backup/vigil/internal/storage"
 	"github.com/vigil-backup/vigil/internal/storage/mem"
 	"github.com/vigil-backup/vigil/internal/storage/storagetest"
+	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
 // putIndex writes records as the index's hour file of their first record's start, as
@@ -31,25 +31,6 @@ func putIndex(t *testing.T, s storage.Storage, camera string, st footage.Stream,
 	}
 	name := footage.ServerRoot("srv1") + "/.vigil/index/" + camera + "/" + string(st) + "/" + recs[0].Start.UTC().Format("2006/01/02/15") + ".json"
 	storagetest.MustPut(t, s, name, b)
-}
-
-// files lists the files below dir, relative and slash-separated, sorted.
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		out = append(out, filepath.ToSlash(rel))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func restoreOpts(target string, since, until time.Duration) footage.RestoreOptions {
@@ -110,7 +91,7 @@ func TestRestoreRange(t *testing.T) {
 				t.Fatalf("restore: %v", err)
 			}
 			slices.Sort(c.want)
-			if got := files(t, target); !slices.Equal(got, c.want) {
+			if got := testenv.Files(t, target); !slices.Equal(got, c.want) {
 				t.Fatalf("restored %q, want %q", got, c.want)
 			}
 			if res.Chunks != len(c.want) || res.Restored != len(c.want) || res.Skipped != 0 {
@@ -162,7 +143,7 @@ func TestRestoreHostileIndex(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "not a path inside the target") {
 				t.Fatalf("a hostile index: %v", err)
 			}
-			if got := files(t, parent); len(got) != 0 {
+			if got := testenv.Files(t, parent); len(got) != 0 {
 				t.Fatalf("a hostile index had files written: %q", got)
 			}
 		})
@@ -221,7 +202,7 @@ func TestRestoreDamagedChunk(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "damaged") {
 				t.Fatalf("a damaged chunk: %v", err)
 			}
-			if got := files(t, target); len(got) != 0 {
+			if got := testenv.Files(t, target); len(got) != 0 {
 				t.Fatalf("a damaged chunk left %q", got)
 			}
 		})
@@ -260,8 +241,8 @@ func TestRestoreReadsIndexAroundRange(t *testing.T) {
 	s := storagetest.NewFaulty(inner)
 	target := t.TempDir()
 	res, err := footage.Restore(context.Background(), s, "srv1", restoreOpts(target, 48*time.Hour, 48*time.Hour+time.Second))
-	if err != nil || res.Restored != 1 || !slices.Equal(files(t, target), paths[2:]) {
-		t.Fatalf("a range two days later: %+v, %v, %q", res, err, files(t, target))
+	if err != nil || res.Restored != 1 || !slices.Equal(testenv.Files(t, target), paths[2:]) {
+		t.Fatalf("a range two days later: %+v, %v, %q", res, err, testenv.Files(t, target))
 	}
 	// One hour file of the index and one chunk.
 	if n := s.Calls("open"); n != 2 {
@@ -270,8 +251,8 @@ func TestRestoreReadsIndexAroundRange(t *testing.T) {
 
 	target = t.TempDir()
 	res, err = footage.Restore(context.Background(), s, "srv1", restoreOpts(target, time.Hour, time.Hour+2*time.Second))
-	if err != nil || res.Restored != 1 || !slices.Equal(files(t, target), paths[1:2]) {
-		t.Fatalf("a chunk from the hour before: %+v, %v, %q", res, err, files(t, target))
+	if err != nil || res.Restored != 1 || !slices.Equal(testenv.Files(t, target), paths[1:2]) {
+		t.Fatalf("a chunk from the hour before: %+v, %v, %q", res, err, testenv.Files(t, target))
 	}
 	if !res.From.Equal(t0.Add(time.Hour-5*time.Second)) || !res.To.Equal(t0.Add(time.Hour+5*time.Second)) {
 		t.Fatalf("restored footage from %v to %v", res.From, res.To)
@@ -282,7 +263,7 @@ func TestRestoreOpenRange(t *testing.T) {
 	_, s, closed := backedUp(t, []string{"cam1", "cam2"}, 3)
 	target := t.TempDir()
 	res, err := footage.Restore(context.Background(), s, "srv1", footage.RestoreOptions{Camera: "cam2", Target: target, Parallel: 2})
-	if err != nil || res.Restored != len(closed)/2 || len(files(t, target)) != len(closed)/2 {
+	if err != nil || res.Restored != len(closed)/2 || len(testenv.Files(t, target)) != len(closed)/2 {
 		t.Fatalf("all of a camera's footage: %+v, %v", res, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-backup/vigil/internal/storage"
 	"github.com/vigil-backup/vigil/internal/storage/mem"
 	"github.com/vigil-backup/vigil/internal/storage/storagetest"
+	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
 // sizedArchive writes n chunks of 10 s and size bytes for each stream of cam1 and cam2, the
@@ -438,7 +439,7 @@ func TestRestoreFromSet(t *testing.T) {
 	if err != nil || res.Restored != 8 {
 		t.Fatalf("restore: %+v, %v", res, err)
 	}
-	for _, p := range files(t, target) {
+	for _, p := range testenv.Files(t, target) {
 		got, _ := os.ReadFile(filepath.Join(target, p))
 		want, _ := os.ReadFile(filepath.Join(root, p))
 		if !bytes.Equal(got, want) {

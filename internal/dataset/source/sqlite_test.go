@@ -255,7 +255,7 @@ const writerEnv = "VIGIL_TEST_SQLITE_WRITER"
 // writeInProcess starts this test binary again as a writer of the database at p. It
 // prints a line per batch, and stops when its standard input closes.
 func writeInProcess(t *testing.T, p, mode string) (written func() int64) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteWriterProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), writerEnv+"="+mode+":"+p)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -304,15 +304,25 @@ func writeInProcess(t *testing.T, p, mode string) (written func() int64) {
 	return stop
 }
 
-// TestSQLiteWriterProcess is the writer process of writeInProcess; it does nothing in a
-// normal test run.
-func TestSQLiteWriterProcess(t *testing.T) {
-	spec := os.Getenv(writerEnv)
-	if spec == "" {
-		t.Skip("only run as the writer process of TestSQLiteSnapshotUnderLoad")
+// TestMain runs the test binary as the writer process of writeInProcess when it is
+// started as one, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(writerEnv); spec != "" {
+		os.Exit(writerProcess(spec))
 	}
+	os.Exit(m.Run())
+}
+
+// writerProcess writes batches into the database of spec (mode:path), printing a line per
+// batch, until its standard input closes.
+func writerProcess(spec string) int {
 	mode, p, _ := strings.Cut(spec, ":")
-	db := openTestDB(t, p, mode)
+	db, err := sql.Open("sqlite", sqliteDSN(p, "rwc", "busy_timeout(60000)", "journal_mode("+mode+")"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "writer process: open %s: %v\n", p, err)
+		return 1
+	}
+	defer db.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
@@ -323,10 +333,12 @@ func TestSQLiteWriterProcess(t *testing.T) {
 			if ctx.Err() != nil {
 				break
 			}
-			t.Fatalf("writer process: %v", err)
+			fmt.Fprintf(os.Stderr, "writer process: %v\n", err)
+			return 1
 		}
 		fmt.Println("batch")
 	}
+	return 0
 }
 
 // TestSQLiteRestoreInPlace puts a backup back into a live database while a reader keeps

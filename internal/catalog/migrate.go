@@ -40,6 +40,26 @@ var migrations = []string{
 		job      TEXT PRIMARY KEY,
 		last_due TEXT NOT NULL
 	)`,
+	// 4: devices added from the command line (their settings as JSON, the password apart),
+	// the Super PIN vault's wrapped keys (the current one, and the one a reset waits to
+	// put in its place), and the count of wrong PINs since the last right one.
+	`CREATE TABLE devices (
+		id       TEXT PRIMARY KEY,
+		document TEXT NOT NULL,
+		password TEXT NOT NULL DEFAULT '',
+		added_at TEXT NOT NULL
+	);
+	CREATE TABLE vault_keys (
+		slot       TEXT PRIMARY KEY CHECK (slot IN ('current', 'pending')),
+		wrapped    BLOB NOT NULL,
+		mac_key    BLOB NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE pin_failures (
+		id      INTEGER PRIMARY KEY CHECK (id = 1),
+		count   INTEGER NOT NULL,
+		last_at TEXT NOT NULL
+	)`,
 }
 
 // SchemaTooNewError is returned by Open for a catalog written by a newer Vigil,

@@ -34,7 +34,7 @@ type Settings struct {
 	Storages []Storage `yaml:"storages" json:"storages"`
 	Footage  Footage   `yaml:"footage" json:"footage"`
 	Datasets []Dataset `yaml:"datasets" json:"datasets"`
-	Devices  Devices   `yaml:"devices" json:"devices"`
+	Devices  []Device  `yaml:"devices" json:"devices"`
 }
 
 // Server describes this Vigil server.
@@ -94,9 +94,6 @@ func (s Storage) Credentials() (storage.Credentials, error) {
 // Footage holds the footage backup settings. It has no fields yet; the section
 // is accepted (and must be empty) so that documents can carry it already.
 type Footage struct{}
-
-// Devices holds the device configuration backup settings. No fields yet, as for Footage.
-type Devices struct{}
 
 // Default returns the settings of a new installation: no storages, the server
 // ID derived from the host name, and the default listen address and data folder.
@@ -176,6 +173,12 @@ func (s *Settings) applyDefaults() {
 	for i := range s.Datasets {
 		s.Datasets[i].applyDefaults()
 	}
+	if s.Devices == nil {
+		s.Devices = []Device{}
+	}
+	for i := range s.Devices {
+		s.Devices[i].ApplyDefaults()
+	}
 }
 
 // hostID turns a host name into a server ID: the first label (a domain would
@@ -212,7 +215,7 @@ var sectionOf = map[string]string{
 	"Footage":    "footage",
 	"Dataset":    "datasets",
 	"Encryption": "datasets[].encryption",
-	"Devices":    "devices",
+	"Device":     "devices",
 }
 
 // decodeError rewrites the decoder's messages in the document's own words

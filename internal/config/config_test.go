@@ -92,7 +92,15 @@ storages:
     password: s3cr3t
 footage:
 datasets: []
-devices: {}
+devices:
+  - id: cam-01
+    name: Entrance
+    driver: onvif
+    address: http://10.0.0.5/onvif/device_service
+    user: admin
+    password: {file: /etc/vigil/cam-01.pass}
+    schedule: daily 02:30
+    storages: [nas]
 `,
 			want: Settings{
 				Server: Server{ID: "nvr-01", Listen: "0.0.0.0:9000", DataDir: "/srv/vigil"},
@@ -102,6 +110,8 @@ devices: {}
 					{Name: "unc", URL: `\\nas\share\vigil`, User: "backup", Password: SecretValue("s3cr3t")},
 				},
 				Datasets: []Dataset{},
+				Devices: []Device{{ID: "cam-01", Name: "Entrance", Driver: DriverONVIF, Address: "http://10.0.0.5/onvif/device_service",
+					User: "admin", Password: SecretFromFile("/etc/vigil/cam-01.pass"), Keep: DefaultDeviceKeep, Schedule: "daily 02:30", Storages: []string{"nas"}}},
 			},
 		},
 		{
@@ -111,6 +121,7 @@ devices: {}
 				Server:   Server{ID: defaultID, Listen: "[::1]:8480", DataDir: DefaultDataDir},
 				Storages: []Storage{{Name: "s3", URL: "s3://minio:9000/bucket/vigil", User: "AKIA", Password: SecretFromFile("/etc/vigil/s3.key"), Backup: true}},
 				Datasets: Default().Datasets,
+				Devices:  []Device{},
 			},
 		},
 	}

@@ -90,6 +90,7 @@ func (s Settings) Validate() error {
 		}
 	}
 	s.validateDatasets(&v)
+	s.validateDevices(&v)
 	return v.err()
 }
 

@@ -50,6 +50,9 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 	if opts.listen != "" {
 		settings.Server.Listen = opts.listen
 	}
+	if opts.dataDir == "" {
+		opts.dataDir = g.data
+	}
 	if opts.dataDir != "" {
 		settings.Server.DataDir = opts.dataDir
 	}
@@ -71,7 +74,7 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		return fmt.Errorf("listen on %s: %w", settings.Server.Listen, err)
 	}
 	g.log.Info("vigil is serving", "version", version, "address", "http://"+l.Addr().String(), "server_id", settings.Server.ID, "data_dir", settings.Server.DataDir, "storages", len(settings.Storages))
-	sched := &jobs.Scheduler{Jobs: datasetJobs(g, settings), Store: cat, Log: g.log}
+	sched := &jobs.Scheduler{Jobs: append(datasetJobs(g, settings), deviceJobs(ctx, g, cat)...), Store: cat, Log: g.log}
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(schedCtx) }()

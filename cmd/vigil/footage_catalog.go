@@ -49,6 +49,9 @@ func (g *globalOptions) catalogPath(opts catalogOptions) (path string, given boo
 		}
 		return filepath.Join(opts.dataDir, catalogFile), true, nil
 	}
+	if g.data != "" {
+		return filepath.Join(g.data, catalogFile), true, nil
+	}
 	settings, _, err := g.settings()
 	if err != nil {
 		return "", false, err

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/vigil-backup/vigil/internal/config"
+	"github.com/vigil-backup/vigil/internal/devconf"
 	"github.com/vigil-backup/vigil/internal/storage"
 )
 
@@ -46,6 +47,7 @@ const (
 	exitPermission  = 4
 	exitNotFound    = 5
 	exitNoSpace     = 6
+	exitWrongPIN    = 7
 	exitInterrupted = 130
 )
 
@@ -75,14 +77,17 @@ func report(w io.Writer, err error) int {
 
 func exitCode(err error) int {
 	var uerr usageError
+	var perr pinError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &uerr):
 		return exitUsage
-	case errors.Is(err, storage.ErrUnreachable):
+	case errors.As(err, &perr):
+		return exitWrongPIN
+	case errors.Is(err, storage.ErrUnreachable), errors.Is(err, devconf.ErrUnreachable):
 		return exitUnreachable
-	case errors.Is(err, storage.ErrPermission):
+	case errors.Is(err, storage.ErrPermission), errors.Is(err, devconf.ErrAuth):
 		return exitPermission
 	case errors.Is(err, storage.ErrNotFound):
 		return exitNotFound

@@ -20,6 +20,7 @@ const defaultConfigPath = "/etc/vigil/vigil.yaml"
 // globalOptions are the flags every command takes.
 type globalOptions struct {
 	configPath string
+	data       string
 	logLevel   string
 	logFormat  string
 
@@ -48,9 +49,11 @@ configuration of every device, to NAS shares, SFTP servers, S3 buckets or local 
 	})
 	f := cmd.PersistentFlags()
 	f.StringVar(&g.configPath, "config", os.Getenv("VIGIL_CONFIG"), "settings file (default "+defaultConfigPath+" when it exists; env VIGIL_CONFIG)")
+	f.StringVar(&g.data, "data", os.Getenv(dataDirEnv), "folder holding the catalog (default: server.data_dir in the settings, "+config.DefaultDataDir+"; env "+dataDirEnv+")")
 	f.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&g.logFormat, "log-format", "text", "text or json")
-	cmd.AddCommand(newVersionCommand(g), newStorageCommand(g), newFootageCommand(g), newDatasetCommand(g), newScheduleCommand(g), newServeCommand(g))
+	cmd.AddCommand(newVersionCommand(g), newStorageCommand(g), newFootageCommand(g), newDatasetCommand(g), newScheduleCommand(g), newServeCommand(g),
+		newDeviceCommand(g), newPINCommand(g))
 	return cmd
 }
 

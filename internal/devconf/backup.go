@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -300,4 +301,31 @@ func readSmall(ctx context.Context, st storage.Storage, name string, limit int64
 		return nil, fmt.Errorf("read %s: %w: more than %d bytes", name, ErrTampered, limit)
 	}
 	return data, nil
+}
+
+// StoredKeys returns the wrapped keys under keys/ on the storage, as stored.
+func StoredKeys(ctx context.Context, st storage.Storage) ([][]byte, error) {
+	var names []string
+	err := st.List(ctx, keysFolder+"/", func(fi storage.FileInfo) error {
+		if strings.HasSuffix(fi.Name, labelExt) {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the keys: %w", err)
+	}
+	slices.Sort(names)
+	var out [][]byte
+	for _, n := range names {
+		data, err := readSmall(ctx, st, n, maxLabelSize)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, data)
+	}
+	return out, nil
 }

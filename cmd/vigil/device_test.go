@@ -1,4 +1,4 @@
-package main
+package main_test
 
 import (
 	"bytes"
@@ -62,6 +62,22 @@ func (e *deviceEnv) run(args ...string) result {
 		}
 	}
 	return r
+}
+
+// fails checks a failure: the exit code, and a last line on stderr that says what is
+// wrong; the lines before it are the log's.
+func (e *deviceEnv) fails(r result, code int, says string) {
+	e.t.Helper()
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	if r.code != code || !strings.HasPrefix(last, "vigil: ") || !strings.Contains(last, says) {
+		e.t.Fatalf("exit code %d, want %d, saying %q\nstdout: %s\nstderr: %s", r.code, code, says, r.stdout, r.stderr)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, "time=") {
+			e.t.Fatalf("stderr has a line that is neither the log's nor the error: %q", l)
+		}
+	}
 }
 
 func (e *deviceEnv) ok(args ...string) string {
@@ -133,8 +149,8 @@ func TestDeviceCLI(t *testing.T) {
 
 	e.ok("device", "add", "cam-01", "--name", "Entrance", "--driver", "onvif", "--address", cam.URL(), "--user", cam.User,
 		"--password-file", passwordFile(t, cam.Password), "--to", "usb", "--to", "bucket")
-	wantError(t, e.run("device", "backup", "cam-01"), 1, "set one first")
-	wantError(t, e.run("pin", "set", "--pin-file", e.pin("123456")), 2, "")
+	e.fails(e.run("device", "backup", "cam-01"), 1, "set one first")
+	e.fails(vigil(t, e.env, "pin", "set", "--pin-file", passwordFile(t, "123456")), 2, "straight run")
 	e.ok("pin", "set", "--pin-file", e.pin("482916"))
 
 	var made []string
@@ -188,8 +204,8 @@ func TestDeviceCLI(t *testing.T) {
 		t.Fatalf("exported with mode %v", fi.Mode())
 	}
 
-	wantError(t, e.run("device", "restore", "cam-01", "--backup", made[1], "--pin-file", e.pin("999888")), 7, "wrong Super PIN", e.secrets...)
-	wantError(t, e.run("device", "restore", "cam-01", "--backup", "2020-01-01T00-00-00Z", "--pin-file", e.pin("482916")), 5, "no such backup")
+	e.fails(e.run("device", "restore", "cam-01", "--backup", made[1], "--pin-file", e.pin("999888")), 7, "wrong Super PIN")
+	e.fails(e.run("device", "restore", "cam-01", "--backup", "2020-01-01T00-00-00Z", "--pin-file", e.pin("482916")), 5, "no such backup")
 	if cam.Reboots() != 1 {
 		t.Fatalf("failed restores rebooted the camera")
 	}
@@ -227,7 +243,7 @@ func TestDevicePINStates(t *testing.T) {
 		}
 		return r
 	}
-	wantError(t, export(pin1), 7, "wrong Super PIN")
+	e.fails(export(pin1), 7, "wrong Super PIN")
 	if r := export(pin2); r.code != 0 {
 		t.Fatalf("after the change: %s", r.stderr)
 	}
@@ -237,8 +253,8 @@ func TestDevicePINStates(t *testing.T) {
 	if !strings.Contains(out, "refused") || status() != "reset" {
 		t.Fatalf("pin reset: %s", out)
 	}
-	wantError(t, export(pin3), 7, "wrong Super PIN")
-	wantError(t, e.run("device", "backup", "door-3"), 1, "the Super PIN was reset")
+	e.fails(export(pin3), 7, "wrong Super PIN")
+	e.fails(e.run("device", "backup", "door-3"), 1, "the Super PIN was reset")
 	// ...until the old PIN is given again.
 	out = e.ok("pin", "reset", "--pin-file", pin2)
 	if !strings.Contains(out, "access is restored") || status() != "ready" {
@@ -251,7 +267,7 @@ func TestDevicePINStates(t *testing.T) {
 
 	// Reset, then delete all: the new PIN's key is used from then on.
 	e.ok("pin", "reset", "--pin-file", pin3)
-	wantError(t, e.run("device", "delete-all"), 2, "--yes")
+	e.fails(e.run("device", "delete-all"), 2, "--yes")
 	out = e.ok("device", "delete-all", "--yes")
 	if !strings.Contains(out, "new Super PIN's key is in use") || status() != "ready" {
 		t.Fatalf("delete-all: %s", out)
@@ -268,7 +284,7 @@ func TestDevicePINStates(t *testing.T) {
 	if got := string(dev.Active()); got != "isapi config B" || dev.Reboots() != 1 {
 		t.Fatalf("after the restore the device runs %q after %d reboots", got, dev.Reboots())
 	}
-	wantError(t, e.run("device", "restore", "door-3", "--backup", b3, "--pin-file", pin2), 7, "wrong Super PIN")
+	e.fails(e.run("device", "restore", "door-3", "--backup", b3, "--pin-file", pin2), 7, "wrong Super PIN")
 	// The storage holds the new key only for a new machine to find.
 	keys := testenv.Files(t, filepath.Join(e.usb, "vigil", "keys"))
 	if len(keys) < 1 {
@@ -287,10 +303,13 @@ func TestDeviceWrongPINsLockOut(t *testing.T) {
 	b, _ := e.backup("panel")
 	for range 5 {
 		r := e.run("device", "restore", "panel", "--backup", b, "--pin-file", e.pin("000111"), "--no-reboot")
-		wantError(t, r, 7, "wrong Super PIN")
+		e.fails(r, 7, "wrong Super PIN")
+		if !strings.Contains(r.stderr, "event=pin.wrong") {
+			t.Fatalf("a wrong PIN is not logged as an event: %s", r.stderr)
+		}
 	}
 	r := e.run("device", "restore", "panel", "--backup", b, "--pin-file", e.pin("Tr0ub4dor"), "--no-reboot")
-	wantError(t, r, 7, "try again in")
+	e.fails(r, 7, "try again in")
 	if !strings.Contains(e.ok("pin", "status"), "5 wrong PINs") {
 		t.Fatal("pin status does not count the wrong PINs")
 	}
@@ -315,13 +334,13 @@ func TestDeviceTamperedAndTimeout(t *testing.T) {
 	bad := bytes.Clone(orig)
 	bad[len(bad)-20] ^= 0x40
 	os.WriteFile(archive, bad, 0o600)
-	wantError(t, e.run("device", "restore", "panel", "--backup", b, "--pin-file", e.pin("5081937")), 1, "altered or damaged")
+	e.fails(e.run("device", "restore", "panel", "--backup", b, "--pin-file", e.pin("5081937")), 1, "altered or damaged")
 	if dev.Reboots() != 0 {
 		t.Fatal("the device was touched for an altered backup")
 	}
 	os.WriteFile(archive, orig, 0o600)
 
-	wantError(t, e.run("device", "restore", "panel", "--backup", b, "--pin-file", e.pin("5081937")), 1, "did not come back within 3s")
+	e.fails(e.run("device", "restore", "panel", "--backup", b, "--pin-file", e.pin("5081937")), 1, "did not come back within 3s")
 	if dev.Reboots() != 1 {
 		t.Fatalf("reboots: %d", dev.Reboots())
 	}

@@ -152,6 +152,14 @@ func (d *Device) ActiveFiles() []DeviceFile {
 	return cloneFiles(d.active)
 }
 
+// SetConfig changes the configuration in effect, as an operator editing the device would;
+// its file keeps its name.
+func (d *Device) SetConfig(data []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.active = []DeviceFile{{Name: d.active[0].Name, Data: slices.Clone(data)}}
+}
+
 // Reboots counts the reboots asked for.
 func (d *Device) Reboots() int {
 	d.mu.Lock()

@@ -209,6 +209,20 @@ func TestDeviceCLI(t *testing.T) {
 	if cam.Reboots() != 1 {
 		t.Fatalf("failed restores rebooted the camera")
 	}
+
+	// A new machine with the storages only: the key on them is adopted with the old PIN,
+	// and the backups restore there.
+	e.env[1] = "VIGIL_DATA=" + t.TempDir()
+	e.ok("device", "add", "cam-01", "--driver", "onvif", "--address", cam.URL(), "--user", cam.User,
+		"--password-file", passwordFile(t, cam.Password), "--to", "bucket")
+	e.fails(e.run("pin", "set", "--pin-file", e.pin("730519")), 2, "key of an earlier installation")
+	if out := e.ok("pin", "set", "--pin-file", e.pin("482916")); !strings.Contains(out, "adopted") {
+		t.Fatalf("pin set on a new machine: %s", out)
+	}
+	e.ok("device", "restore", "cam-01", "--backup", made[4], "--pin-file", e.pin("482916"))
+	if got := string(cam.Active()); got != "<config v=4/>" {
+		t.Fatalf("restored on a new machine: the camera runs %q", got)
+	}
 }
 
 // TestDevicePINStates goes through every state of the Super PIN with an ISAPI device:

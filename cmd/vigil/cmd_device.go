@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-backup/vigil/internal/atomicfile"
 	"github.com/vigil-backup/vigil/internal/catalog"
 	"github.com/vigil-backup/vigil/internal/config"
 	"github.com/vigil-backup/vigil/internal/devconf"
@@ -555,7 +556,7 @@ func runDeviceExport(ctx context.Context, g *globalOptions, opts deviceExportOpt
 		return err
 	}
 	if len(cfg.Files) == 1 {
-		if err := writeFileAtomic(opts.out, cfg.Files[0].Data); err != nil {
+		if err := atomicfile.Write(opts.out, cfg.Files[0].Data, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(g.stdout, "Wrote %s (%s), the configuration of %s at %s.\n", opts.out, bytes(int64(len(cfg.Files[0].Data))), id, devconf.BackupName(m.Time))
@@ -568,7 +569,7 @@ func runDeviceExport(ctx context.Context, g *globalOptions, opts deviceExportOpt
 	}
 	defer os.RemoveAll(tmp)
 	for _, f := range cfg.Files {
-		if err := writeFileAtomic(filepath.Join(tmp, f.Name), f.Data); err != nil {
+		if err := atomicfile.Write(filepath.Join(tmp, f.Name), f.Data, nil); err != nil {
 			return err
 		}
 	}
@@ -576,33 +577,6 @@ func runDeviceExport(ctx context.Context, g *globalOptions, opts deviceExportOpt
 		return fmt.Errorf("export: %w", err)
 	}
 	fmt.Fprintf(g.stdout, "Wrote %d files to %s, the configuration of %s at %s.\n", len(cfg.Files), opts.out, id, devconf.BackupName(m.Time))
-	return nil
-}
-
-// writeFileAtomic writes data to path, 0600, whole or not at all.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
 	return nil
 }
 

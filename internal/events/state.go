@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/vigil-backup/vigil/internal/atomicfile"
 )
 
 // State remembers, for OnceUntilSuccess, which keys last delivered a failure. Keys are
@@ -160,45 +162,11 @@ func (f *FileState) write(st stateFile) error {
 	if err != nil {
 		return fmt.Errorf("encode event state: %w", err)
 	}
-	if err := writeFileAtomic(f.path, append(b, '\n')); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
+		return fmt.Errorf("write event state: %w", err)
+	}
+	if err := atomicfile.Write(f.path, append(b, '\n'), nil); err != nil {
 		return fmt.Errorf("write event state: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data: written to a temporary file in the same folder,
-// synced, renamed over path, and the folder synced, so that the rename survives a crash.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

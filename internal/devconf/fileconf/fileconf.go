@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-backup/vigil/internal/atomicfile"
+
 	"github.com/vigil-backup/vigil/internal/devconf"
 )
 
@@ -104,80 +106,45 @@ func (d *Driver) Push(ctx context.Context, cfg devconf.Config) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write %s: %w", d.path, err)
 	}
-	if err := writeAtomic(d.path, cfg.Files[0].Data); err != nil {
-		return fmt.Errorf("write %s: %w", d.path, err)
-	}
-	return nil
+	return writeAtomic(d.path, cfg.Files[0].Data)
 }
 
-func writeAtomic(path string, data []byte) (err error) {
+// writeAtomic replaces the file path leads to; its errors name path.
+func writeAtomic(path string, data []byte) error {
+	fail := func(err error) error { return fmt.Errorf("write %s: %w", path, err) }
 	target, err := filepath.EvalSymlinks(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// A file that is gone is written anew; a link to a file that is gone is left
 		// for the operator, who knows where it should lead.
 		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("it is a symbolic link to a missing file: %w", err)
+			return fail(fmt.Errorf("it is a symbolic link to a missing file: %w", err))
 		}
 		target, err = path, nil
 	}
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	orig, err := os.Stat(target)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		orig = nil
 	case err != nil:
-		return err
+		return fail(err)
 	case !orig.Mode().IsRegular():
-		return errors.New("not a regular file")
+		return fail(errors.New("not a regular file"))
 	}
 
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".vigil-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.Write(target, data, func(tmp *os.File) error {
+		if orig == nil {
+			return nil
 		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	mode := fs.FileMode(0o600)
-	if orig != nil {
 		// Owner first: chown clears the set-user-ID and set-group-ID bits that chmod
 		// then restores.
 		if err := keepOwner(tmp, orig); err != nil {
 			return err
 		}
-		mode = orig.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+		return tmp.Chmod(orig.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
+	})
 }
 
 // Reboot runs the restore command, without a shell, and waits for it to end; ctx ends it

@@ -667,6 +667,9 @@ func runDeviceDeleteAll(ctx context.Context, g *globalOptions, opts deviceDelete
 			return err
 		}
 		g.publishKey(ctx, cat, v)
+		// The old key opens nothing now; its copies would only let a thief guess the old
+		// PIN, which an operator may use elsewhere.
+		g.removeKey(ctx, all, st.Recipient)
 		fmt.Fprintln(g.stdout, "No backup is left under the old PIN: the new Super PIN's key is in use, and backups are made again.")
 	}
 	return nil

@@ -227,6 +227,27 @@ func (g *globalOptions) publishKey(ctx context.Context, cat *catalog.Catalog, v 
 	}
 }
 
+// removeKey removes the wrapped key of recipient from the storages of the devices.
+func (g *globalOptions) removeKey(ctx context.Context, devs []deviceSource, recipient string) {
+	done := map[string]bool{}
+	for _, d := range devs {
+		for _, name := range d.Storages {
+			if done[name] {
+				continue
+			}
+			done[name] = true
+			st, _, err := g.openStorage(ctx, name, storageOptions{}, false)
+			if err == nil {
+				err = st.Remove(ctx, devconf.KeyName(recipient))
+				st.Close()
+			}
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				g.log.Warn("the old wrapped key was not removed from a storage", "storage", name, "err", err)
+			}
+		}
+	}
+}
+
 // vaultHint turns the vault's refusals into errors that say what to do.
 func vaultHint(err error) error {
 	var le *vault.LockedError

@@ -122,6 +122,12 @@ func Backup(ctx context.Context, dev Device, drv Driver, targets []Target, seal 
 		}
 	}
 	at := now().UTC().Truncate(time.Second)
+	if newest != nil && newest.Time.Sub(at) > 2*time.Second {
+		// Rotation goes by time: a backup made now would be taken for the oldest and
+		// removed first.
+		return BackupResult{}, fmt.Errorf("back up %s: the newest backup, %s, is dated after this machine's clock (%s): check the clock",
+			dev.ID, newest.Name, BackupName(at))
+	}
 	if newest != nil && !at.After(newest.Time) {
 		// Names are to the second: wait for the next one rather than lie about the time.
 		wait := newest.Time.Add(time.Second).Sub(now())

@@ -221,6 +221,26 @@ func TestUnchangedIsStillRecorded(t *testing.T) {
 	}
 }
 
+func TestClockBehindTheNewestBackup(t *testing.T) {
+	ctx := context.Background()
+	k := newKeys(t)
+	st := newStorage(t)
+	d := &memDevice{}
+	d.set("a")
+	targets := []Target{{Name: "usb", Storage: st}}
+	late := func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }
+	if _, err := Backup(ctx, dev, d, targets, k.seal, late); err != nil {
+		t.Fatal(err)
+	}
+	early := func() time.Time { return time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC) }
+	if _, err := Backup(ctx, dev, d, targets, k.seal, early); err == nil || !strings.Contains(err.Error(), "check the clock") {
+		t.Fatalf("Backup with the clock behind = %v", err)
+	}
+	if l, _ := List(ctx, st, dev.ID); len(l) != 1 {
+		t.Fatalf("backups: %v", names(l))
+	}
+}
+
 func TestOpenChecksEverything(t *testing.T) {
 	ctx := context.Background()
 	k := newKeys(t)

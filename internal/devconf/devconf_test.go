@@ -390,3 +390,23 @@ func TestSafeFileNames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBackupName(t *testing.T) {
+	want := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"2026-11-22T04-00-00Z", true},
+		{"2026-11-22T04-00-00Z.tar.zst.age", true},
+		{"2026-11-22T04:00:00Z", true},
+		{"2026-11-22T05:00:00+01:00", true},
+		{"2026-11-22", false},
+		{"../2026-11-22T04-00-00Z", false},
+	} {
+		got, err := ParseBackupName(tt.in)
+		if (err == nil) != tt.ok || tt.ok && !got.Equal(want) {
+			t.Errorf("ParseBackupName(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}

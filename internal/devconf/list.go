@@ -79,28 +79,6 @@ func list(ctx context.Context, st storage.Storage, id string) ([]Info, []storage
 	return out, orphans, nil
 }
 
-// Devices returns the IDs of the devices that have a folder of backups on the storage:
-// what a new machine finds before anything is added to it.
-func Devices(ctx context.Context, st storage.Storage) ([]string, error) {
-	seen := map[string]bool{}
-	err := st.List(ctx, devicesFolder+"/", func(fi storage.FileInfo) error {
-		id, _, ok := strings.Cut(strings.TrimPrefix(fi.Name, devicesFolder+"/"), "/")
-		if ok {
-			seen[id] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
-	}
-	ids := make([]string, 0, len(seen))
-	for id := range seen {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids, nil
-}
-
 // DeleteAll removes every backup of the device on the storage, interrupted ones included,
 // and returns how many objects it removed.
 func DeleteAll(ctx context.Context, st storage.Storage, id string) (int, error) {

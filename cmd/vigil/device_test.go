@@ -3,8 +3,10 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -245,7 +247,7 @@ func TestDevicePINStates(t *testing.T) {
 	e.ok("pin", "set", "--pin-file", pin1)
 	b1, _ := e.backup("door-3")
 
-	// Change: the backup made before opens with the new PIN, not the old.
+	// Change: the backup made before restores with the new PIN, not the old.
 	e.ok("pin", "change", "--old-pin-file", pin1, "--pin-file", pin2)
 	export := func(pin string) result {
 		out := filepath.Join(t.TempDir(), "cfg")
@@ -258,8 +260,10 @@ func TestDevicePINStates(t *testing.T) {
 		return r
 	}
 	e.fails(export(pin1), 7, "wrong Super PIN")
-	if r := export(pin2); r.code != 0 {
-		t.Fatalf("after the change: %s", r.stderr)
+	dev.SetConfig([]byte("isapi config A, edited"))
+	e.ok("device", "restore", "door-3", "--backup", b1, "--pin-file", pin2)
+	if got := string(dev.Active()); got != "isapi config A" || dev.Reboots() != 1 {
+		t.Fatalf("after restoring the old backup with the new PIN the device runs %q after %d reboots", got, dev.Reboots())
 	}
 
 	// Reset without the old PIN: backups unreadable, new backups refused...
@@ -295,7 +299,7 @@ func TestDevicePINStates(t *testing.T) {
 		t.Fatalf("backup names repeat: %s %s %s", b1, b2, b3)
 	}
 	e.ok("device", "restore", "door-3", "--backup", b3, "--pin-file", pin3)
-	if got := string(dev.Active()); got != "isapi config B" || dev.Reboots() != 1 {
+	if got := string(dev.Active()); got != "isapi config B" || dev.Reboots() != 2 {
 		t.Fatalf("after the restore the device runs %q after %d reboots", got, dev.Reboots())
 	}
 	e.fails(e.run("device", "restore", "door-3", "--backup", b3, "--pin-file", pin2), 7, "wrong Super PIN")
@@ -357,4 +361,35 @@ func TestDeviceTamperedAndTimeout(t *testing.T) {
 	if dev.Reboots() != 1 {
 		t.Fatalf("reboots: %d", dev.Reboots())
 	}
+}
+
+// TestPINFromTerminal types the PIN at a terminal (script(1) gives vigil one): asked
+// twice for a new PIN, and the PIN typed is the one set.
+func TestPINFromTerminal(t *testing.T) {
+	e := newDeviceEnv(t, false)
+	typed := func(input, command string) result {
+		t.Helper()
+		cmd := exec.Command("script", "-qec", vigilBin+" "+command, "/dev/null")
+		cmd.Env = append(os.Environ(), e.env...)
+		cmd.Stdin = strings.NewReader(input)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("script: %v", err)
+			}
+			code = ee.ExitCode()
+		}
+		return result{stdout: string(out), code: code}
+	}
+	if r := typed("Typed-PIN-42\nTyped-PIN-43\n", "pin set"); r.code != 2 || !strings.Contains(r.stdout, "the two PINs typed differ") {
+		t.Fatalf("two different PINs typed: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := typed("Typed-PIN-42\nTyped-PIN-42\n", "pin set"); r.code != 0 || !strings.Contains(r.stdout, "New Super PIN: ") || !strings.Contains(r.stdout, "Again: ") {
+		t.Fatalf("pin set at a terminal: exit %d\n%s", r.code, r.stdout)
+	}
+	e.ok("pin", "change", "--old-pin-file", e.pin("Typed-PIN-42"), "--pin-file", e.pin("Filed-PIN-77"))
+	// Without a terminal and without a file, vigil says what to give.
+	e.fails(e.run("pin", "reset"), 2, "give --pin-file, or run on a terminal")
 }

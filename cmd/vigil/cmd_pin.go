@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-backup/vigil/internal/catalog"
 	"github.com/vigil-backup/vigil/internal/devconf"
+	"github.com/vigil-backup/vigil/internal/storage"
 	"github.com/vigil-backup/vigil/internal/vault"
 )
 
@@ -169,34 +170,21 @@ func (g *globalOptions) storedKeys(ctx context.Context, cat *catalog.Catalog) ([
 		return nil, err
 	}
 	var out []storedKey
-	seen := map[string]bool{}
-	for _, d := range devs {
-		for _, name := range d.Storages {
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
-			st, _, err := g.openStorage(ctx, name, storageOptions{}, false)
-			if err != nil {
-				g.log.Warn("storage not searched for a key", "storage", name, "err", err)
-				continue
-			}
-			keys, err := devconf.StoredKeys(ctx, st)
-			st.Close()
-			if err != nil {
-				g.log.Warn("storage not searched for a key", "storage", name, "err", err)
-				continue
-			}
-			for _, data := range keys {
-				w, err := vault.ParseWrapped(data)
-				if err != nil {
-					g.log.Warn("unreadable key file on a storage", "storage", name, "err", err)
-					continue
-				}
-				out = append(out, storedKey{storage: name, wrapped: w})
-			}
+	g.eachStorage(ctx, devs, "storage not searched for a key", func(name string, st storage.Storage) error {
+		keys, err := devconf.StoredKeys(ctx, st)
+		if err != nil {
+			return err
 		}
-	}
+		for _, data := range keys {
+			w, err := vault.ParseWrapped(data)
+			if err != nil {
+				g.log.Warn("unreadable key file on a storage", "storage", name, "err", err)
+				continue
+			}
+			out = append(out, storedKey{storage: name, wrapped: w})
+		}
+		return nil
+	})
 	return out, nil
 }
 

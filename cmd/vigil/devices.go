@@ -191,6 +191,28 @@ func devconfDevice(d config.Device) devconf.Device {
 	return devconf.Device{ID: d.ID, Name: d.Name, Driver: d.Driver, Address: d.Address, Keep: d.Keep}
 }
 
+// eachStorage calls fn once for each storage the devices use, opened for the call. A
+// storage that cannot be opened, or for which fn fails, is logged with warn and passed.
+func (g *globalOptions) eachStorage(ctx context.Context, devs []deviceSource, warn string, fn func(name string, st storage.Storage) error) {
+	done := map[string]bool{}
+	for _, d := range devs {
+		for _, name := range d.Storages {
+			if done[name] {
+				continue
+			}
+			done[name] = true
+			st, _, err := g.openStorage(ctx, name, storageOptions{}, false)
+			if err == nil {
+				err = fn(name, st)
+				st.Close()
+			}
+			if err != nil {
+				g.log.Warn(warn, "storage", name, "err", err)
+			}
+		}
+	}
+}
+
 // publishKey writes the vault's current wrapped key to the storages of every device, after
 // the PIN changed: a copy under the old PIN would otherwise be what a new machine finds.
 // A storage it cannot reach is a warning; the next backup there writes the key.
@@ -208,44 +230,18 @@ func (g *globalOptions) publishKey(ctx context.Context, cat *catalog.Catalog, v 
 		g.log.Warn("the wrapped key was not copied to the storages", "err", err)
 		return
 	}
-	done := map[string]bool{}
-	for _, d := range devs {
-		for _, name := range d.Storages {
-			if done[name] {
-				continue
-			}
-			done[name] = true
-			st, _, err := g.openStorage(ctx, name, storageOptions{}, false)
-			if err == nil {
-				err = devconf.PublishKey(ctx, st, w.Recipient, kf)
-				st.Close()
-			}
-			if err != nil {
-				g.log.Warn("the wrapped key was not copied to a storage: the next backup there copies it", "storage", name, "err", err)
-			}
-		}
-	}
+	g.eachStorage(ctx, devs, "the wrapped key was not copied to a storage: the next backup there copies it",
+		func(_ string, st storage.Storage) error { return devconf.PublishKey(ctx, st, w.Recipient, kf) })
 }
 
 // removeKey removes the wrapped key of recipient from the storages of the devices.
 func (g *globalOptions) removeKey(ctx context.Context, devs []deviceSource, recipient string) {
-	done := map[string]bool{}
-	for _, d := range devs {
-		for _, name := range d.Storages {
-			if done[name] {
-				continue
-			}
-			done[name] = true
-			st, _, err := g.openStorage(ctx, name, storageOptions{}, false)
-			if err == nil {
-				err = st.Remove(ctx, devconf.KeyName(recipient))
-				st.Close()
-			}
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				g.log.Warn("the old wrapped key was not removed from a storage", "storage", name, "err", err)
-			}
+	g.eachStorage(ctx, devs, "the old wrapped key was not removed from a storage", func(_ string, st storage.Storage) error {
+		if err := st.Remove(ctx, devconf.KeyName(recipient)); !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-	}
+		return nil
+	})
 }
 
 // vaultHint turns the vault's refusals into errors that say what to do.

@@ -53,33 +53,14 @@ datasets:
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(vigilBin, "--config", cfg, "serve")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	var got []string
-	for deadline := time.Now().Add(60 * time.Second); len(got) == 0; time.Sleep(100 * time.Millisecond) {
-		got, _ = filepath.Glob(filepath.Join(backups, "vigil", "datasets", "*", "*.json"))
-		if time.Now().After(deadline) {
-			t.Fatalf("no dataset backup within a minute\n%s", stderr.String())
-		}
-	}
-	time.Sleep(time.Second) // time for a second run, which must not come
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
-	}
-	got, _ = filepath.Glob(filepath.Join(backups, "vigil", "datasets", "*", "*.json"))
+	// The linger leaves time for a second run, which must not come.
+	log := serveUntil(t, cfg, filepath.Join(backups, "vigil", "datasets", "*", "*.json"), time.Second)
+	got, _ := filepath.Glob(filepath.Join(backups, "vigil", "datasets", "*", "*.json"))
 	if len(got) != 1 || !strings.Contains(got[0], filepath.Join("Data", "D_")) {
-		t.Fatalf("backups made: %v\n%s", got, stderr.String())
+		t.Fatalf("backups made: %v\n%s", got, log)
 	}
-	if !strings.Contains(stderr.String(), "due while vigil was not running") {
-		t.Errorf("the log does not say why the backup ran:\n%s", stderr.String())
+	if !strings.Contains(log, "due while vigil was not running") {
+		t.Errorf("the log does not say why the backup ran:\n%s", log)
 	}
 	// The run is recorded: the next start owes nothing until next Sunday.
 	cat, err = catalog.Open(ctx, filepath.Join(dataDir, "catalog.db"))
@@ -94,4 +75,33 @@ datasets:
 	if _, ok, _ := cat.LastDue(ctx, "dataset Archive"); !ok {
 		t.Error("the new dataset's schedule start was not recorded")
 	}
+}
+
+// serveUntil runs vigil serve with the settings file until a file matches pattern (failing
+// after a minute), lingers, stops it with SIGTERM and returns its log.
+func serveUntil(t *testing.T, cfg, pattern string, linger time.Duration) string {
+	t.Helper()
+	cmd := exec.Command(vigilBin, "--config", cfg, "serve")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if got, _ := filepath.Glob(pattern); len(got) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing matches %s within a minute\n%s", pattern, stderr.String())
+		}
+	}
+	time.Sleep(linger)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	return stderr.String()
 }

@@ -1,14 +1,11 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,30 +51,11 @@ devices:
 	if r := vigil(t, nil, "--config", cfg, "pin", "set", "--pin-file", passwordFile(t, "Night-Shift-7")); r.code != 0 {
 		t.Fatalf("pin set: %s", r.stderr)
 	}
-	cmd := exec.Command(vigilBin, "--config", cfg, "serve")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	var got []string
-	for deadline := time.Now().Add(60 * time.Second); len(got) == 0; time.Sleep(100 * time.Millisecond) {
-		got, _ = filepath.Glob(filepath.Join(backups, "vigil", "devices", "panel-1", "*.json"))
-		if time.Now().After(deadline) {
-			t.Fatalf("no device backup within a minute\n%s", stderr.String())
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
-	}
+	log := serveUntil(t, cfg, filepath.Join(backups, "vigil", "devices", "panel-1", "*.json"), 0)
 	if archives, _ := filepath.Glob(filepath.Join(backups, "vigil", "devices", "panel-1", "*.tar.zst.age")); len(archives) != 1 {
 		t.Fatalf("archives: %v", archives)
 	}
-	if !strings.Contains(stderr.String(), "device backed up") || strings.Contains(stderr.String(), dev.Password) {
-		t.Fatalf("the log:\n%s", stderr.String())
+	if !strings.Contains(log, "device backed up") || strings.Contains(log, dev.Password) {
+		t.Fatalf("the log:\n%s", log)
 	}
 }

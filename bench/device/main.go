@@ -4,13 +4,15 @@
 //   - how long a Super PIN change takes with no backup stored, and with 1,000 (200 devices
 //     with 5 each, on a local folder and an S3 bucket): it re-wraps one key, so it must
 //     not depend on their number;
-//   - backing up every device at once, per device;
+//   - backing up every device at once, per device, against the script an operator would
+//     write instead: curl the configuration, encrypt it with age, rclone copy to the bucket;
 //   - a restore (without reboot) and an export with the 1,000 backups stored.
 //
 // The devices are one emulated HTTP device (internal/testenv) under 200 IDs.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vigil-backup/vigil/bench/internal/measure"
+	"github.com/vigil-backup/vigil/bench/internal/rclone"
 	"github.com/vigil-backup/vigil/internal/testenv"
 )
 
@@ -83,6 +86,33 @@ func main() {
 	}
 	stored := *devices * *keep
 	full := change()
+
+	// The same work done by hand: each device's configuration fetched with curl and
+	// encrypted with age into a local folder, which rclone then copies to the bucket.
+	rc := rclone.New("rclone", map[string]string{
+		"type": "s3", "provider": "Minio", "endpoint": minio.Endpoint, "region": "us-east-1",
+		"access_key_id": minio.AccessKey, "secret_access_key": minio.SecretKey,
+	})
+	netrc := write("netrc", fmt.Sprintf("machine 127.0.0.1 login %s password %s\n", dev.User, dev.Password))
+	script := fmt.Sprintf(`set -e
+out=%[1]s/script/$(date -u +%%Y-%%m-%%dT%%H-%%M-%%SZ)
+for i in $(seq -w 0 %[2]d); do
+	mkdir -p "$out/cam-$i"
+	curl -fsS --netrc-file %[3]s %[4]s | age -r %[5]s > "$out/cam-$i/config.age"
+done
+sync
+rclone --config /dev/null copy %[1]s/script bench:devices/script
+`, work, *devices-1, netrc, dev.URL(), vaultRecipient(bin, env))
+	var byScript []time.Duration
+	for range *runs {
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Env = rc.Env
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			measure.Check(fmt.Errorf("the script: %v\n%s", err, out))
+		}
+		byScript = append(byScript, time.Since(start))
+	}
 	pin := pins[changes%2]
 	var restore, export []time.Duration
 	for i := range *runs {
@@ -96,6 +126,8 @@ func main() {
 	fmt.Printf("  %-52s %10s\n", fmt.Sprintf("pin change, %d backups stored (on each storage)", stored), measure.Median(full).Round(time.Millisecond))
 	fmt.Printf("  %-52s %10s  (%s per device)\n", fmt.Sprintf("device backup --all (%d devices, 2 storages)", *devices),
 		measure.Median(all).Round(time.Millisecond), (measure.Median(all) / time.Duration(*devices)).Round(time.Microsecond))
+	fmt.Printf("  %-52s %10s  (%.2fx vigil's time)\n", "curl | age per device, then rclone copy to the bucket",
+		measure.Median(byScript).Round(time.Millisecond), float64(measure.Median(byScript))/float64(measure.Median(all)))
 	fmt.Printf("  %-52s %10s\n", fmt.Sprintf("device restore --no-reboot, %d stored", stored), measure.Median(restore).Round(time.Millisecond))
 	fmt.Printf("  %-52s %10s\n", fmt.Sprintf("device export, %d stored", stored), measure.Median(export).Round(time.Millisecond))
 	fmt.Printf("\n  each pin change, none stored: %v\n  each pin change, %d stored: %v\n", empty, stored, full)
@@ -110,4 +142,15 @@ func lastBackup(root, id string) string {
 		measure.Check(fmt.Errorf("no backup of %s", id))
 	}
 	return strings.TrimSuffix(filepath.Base(matches[len(matches)-1]), ".json")
+}
+
+// vaultRecipient is the public key device backups are encrypted to.
+func vaultRecipient(bin string, env []string) string {
+	cmd := exec.Command(bin, "pin", "status", "--json")
+	cmd.Env = env
+	out, err := cmd.Output()
+	measure.Check(err)
+	var st struct{ Recipient string }
+	measure.Check(json.Unmarshal(out, &st))
+	return st.Recipient
 }

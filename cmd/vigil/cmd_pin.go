@@ -297,7 +297,14 @@ func newPINStatusCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(g.stdout).Encode(st)
+				out := map[string]any{"state": st.State, "recipient": st.Recipient, "failures": st.Failures}
+				if st.PendingRecipient != "" {
+					out["pending_recipient"] = st.PendingRecipient
+				}
+				if !st.LockedUntil.IsZero() {
+					out["locked_until"] = st.LockedUntil
+				}
+				return json.NewEncoder(g.stdout).Encode(out)
 			}
 			switch st.State {
 			case vault.StateNone:

@@ -221,6 +221,11 @@ func (s *MQTTSink) connect(deadline time.Time) (client mqtt.Client, fresh bool, 
 		return nil, false, fmt.Errorf("%s: connect: %w", s.shown, errNoAnswer)
 	}
 	if err := tok.Error(); err != nil {
+		// The client's own connect timeout and the wait above run out together: which one
+		// ends first is chance, and both mean the broker took the connection and said nothing.
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return nil, false, fmt.Errorf("%s: connect: %w", s.shown, errNoAnswer)
+		}
 		return nil, false, fmt.Errorf("%s: connect: %w", s.shown, explainConnect(err, s.username))
 	}
 	s.client = client
